@@ -1,0 +1,1 @@
+"""Finite networks: modules built from layer descriptions, empirical NTK, Monte Carlo."""

@@ -1,0 +1,1 @@
+"""predict (see the issues)."""
