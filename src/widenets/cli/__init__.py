@@ -1,4 +1,4 @@
-"""The ``widenets`` command line.
+"""The ``widenets`` command line (one module per command group, all on one typer app).
 
 Errors caused by the user (:class:`widenets.WidenetsError`) print one line and exit with
 status 2; anything else is a bug and keeps its traceback.
@@ -15,15 +15,6 @@ from widenets.errors import WidenetsError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-@app.command()
-def report(quick: bool = typer.Option(False, "--quick", help="One-minute version.")) -> None:
-    """Infinite-width kernels of a small CNN on scikit-learn's digits, checked against
-    finite networks."""
-    from widenets.demo import run_kernel_demo
-
-    run_kernel_demo(n_networks=20 if quick else 60, echo=typer.echo)
-
-
 @app.callback()
 def _group() -> None:
     """The theory of wide neural networks, computed and checked against finite networks."""
@@ -37,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
 
+
+# Each command lives in its own module and registers itself on `app` when imported.
+from widenets.cli import report as _report  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()
