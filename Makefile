@@ -28,6 +28,12 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# Headless browser check of the report: installs Debian's Chromium and ChromeDriver if missing.
+e2e: $(STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium chromium-driver )
+	$(PY) -m pytest -q -o addopts="" -m browser tests/report
+
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 

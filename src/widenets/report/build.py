@@ -1,0 +1,67 @@
+"""Assemble the report: run the sections (resumably), write figures, data and index.html."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from widenets.errors import HyperparameterError, expected
+from widenets.report.context import ReportContext, Section, write_atomic
+from widenets.report.page import render
+
+
+def _sections() -> dict[str, Callable[[ReportContext], Section]]:
+    from widenets.report.sections import infinite
+
+    return {"infinite": infinite.build}
+
+
+SECTIONS = ("infinite",)
+
+
+def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits",
+                 quick: bool = False, sections: Sequence[str] | None = None,
+                 data_dir: str | None = None, seed: int = 0, progress: bool = True,
+                 log: Callable[[str], None] = print) -> Path:
+    """Compute every section and write ``out_dir/index.html``; returns its path.
+
+    Parameters
+    ----------
+    out_dir : path
+        Where the page, ``figures/`` (PNG, SVG, CSV) and ``cache/`` (resumable results) go.
+    data : str
+        Data set for the data-driven sections ("digits" is embedded; "mnist",
+        "fashion-mnist", "cifar10" are read from the data directory).
+    quick : bool
+        A one-minute version (fewer widths, networks and samples).
+    sections : sequence of str, optional
+        A subset of :data:`SECTIONS`.
+    """
+    available = _sections()
+    chosen = list(SECTIONS if sections is None else sections)
+    for name in chosen:
+        if name not in available:
+            raise HyperparameterError(expected("sections", f"names from {sorted(available)}",
+                                               name))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = ReportContext(out_dir=out, data=data, quick=quick, data_dir=data_dir, seed=seed,
+                        progress=progress, log=log)
+    done = []
+    for name in chosen:
+        log(f"[report] section {name} ...")
+        start = time.perf_counter()
+        section = available[name](ctx)
+        section.seconds = time.perf_counter() - start
+        done.append(section)
+    page = render(done, title="widenets report",
+                  subtitle=f"Data: {data}{' (quick)' if quick else ''}.")
+    index = out / "index.html"
+    write_atomic(index, page)
+    summary = [{"key": s.key, "title": s.title, "settings": s.settings,
+                "findings": s.findings, "seconds": s.seconds,
+                "figures": [f.png for f in s.figures]} for s in done]
+    write_atomic(out / "report.json", json.dumps(summary, indent=2, default=str))
+    return index
