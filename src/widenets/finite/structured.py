@@ -1,0 +1,188 @@
+"""Empirical NTK from the structure of dense and convolutional layers (Novak et al. 2022, §4).
+
+For an affine layer ``z = c_w W h + c_b b`` the contribution of its weights to the NTK is
+
+    Theta_W(x, x')[a, b] = c_w^2 sum_{o, p, q} g_a(x)[o, p] g_b(x')[o, q] <h_p(x), h_q(x')>,
+
+with ``g_a = d f_a / d z`` the cotangent at the layer's output and ``h_p`` the input patch
+at output position ``p``.  A dense layer on flat features has one position, so its weight
+and bias terms factor into ``(c_w^2 <h(x), h(x')> + c_b^2) * <g_a(x), g_b(x')>``: a Gram
+matrix of inputs times a Gram matrix of cotangents, with no per-example weight Jacobian ever
+formed (Novak et al. 2022, "Fast finite width neural tangent kernel", ICML, §4 and App. G).
+A convolution's per-example weight gradient ``sum_p g_a[:, p] h_p^T`` is formed from the
+unfolded input (one batched matrix product) and contracted like a Jacobian; its bias term
+factors through ``sum_p g_a[:, p]``.  Cotangents of all k outputs come from one backward
+pass vectorised over the k output directions.  Modules with parameters that are not
+widenets ``Affine`` layers fall back to their own per-example parameter Jacobian.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vjp, vmap
+from torch.utils._pytree import tree_map
+
+from widenets.errors import ShapeError, expected
+from widenets.finite.modules import Affine, pad_input
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Factored:
+    """``(w2 <h, h'> + b2) * <g, g'>`` with ``h`` (n, d) or None, ``g`` (k, n, o)."""
+
+    h: Tensor | None
+    g: Tensor
+    w2: float
+    b2: float
+
+
+@dataclass
+class Jacobian:
+    """Per-example Jacobian block ``(n, k, D)``, contracted directly."""
+
+    j: Tensor
+
+
+def leaves(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """``model`` as a chain of modules (nested ``nn.Sequential`` flattened)."""
+    if isinstance(model, torch.nn.Sequential):
+        return [leaf for child in model for leaf in leaves(child)]
+    return [model]
+
+
+def _has_params(module: torch.nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def _scales(layer: Affine) -> tuple[float, float]:
+    if layer.parameterization == "standard":
+        return 1.0, 1.0 if layer.bias is not None else 0.0
+    c_w = layer.weight_std / math.sqrt(layer.fan_in)
+    return c_w, (layer.bias_std or 0.0) if layer.bias is not None else 0.0
+
+
+def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
+    """Factored and Jacobian pieces of every parameterised module for inputs ``x``.
+
+    Returns the pieces and the number of outputs ``k``.
+    """
+    chain = leaves(model)
+    trained = [i for i, m in enumerate(chain) if _has_params(m)]
+    first = trained[0] if trained else len(chain)
+    inputs, pullbacks = [], []
+    h = x
+    for index, m in enumerate(chain):
+        inputs.append(h)
+        if index < first:
+            with torch.no_grad():
+                h = m(h)
+            pullbacks.append(None)
+        else:  # keep what the backward pass needs
+            h, pullback = vjp(m, h)
+            pullbacks.append(pullback)
+    if not isinstance(h, Tensor) or h.ndim != 2:
+        raise ShapeError(expected("model output", "of shape (n, n_outputs)",
+                                  tuple(getattr(h, "shape", ())) or type(h).__name__))
+    k = h.shape[1]
+    # cotangent of output a for every example: e_a, shape (k, n, k)
+    ct = torch.eye(k, dtype=h.dtype, device=h.device).unsqueeze(1).expand(k, len(x), k)
+    pieces = []
+    for index in range(len(chain) - 1, first - 1, -1):
+        if index in trained:
+            pieces += _module_pieces(chain[index], inputs[index], ct)
+        if index > first:
+            ct = vmap(pullbacks[index])(ct)[0]
+    return pieces, k
+
+
+def _module_pieces(module, h: Tensor, ct: Tensor) -> list:
+    if isinstance(module, Affine) and isinstance(h, Tensor):
+        c_w, c_b = _scales(module)
+        if not module.kernel_size and h.ndim == 2:
+            return [Factored(h, ct, c_w**2, c_b**2)]
+        return _spatial_pieces(module, h, ct, c_w, c_b)
+    return [Jacobian(_per_example_jacobian(module, h, ct))]
+
+
+def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float) -> list:
+    """Convolution (or a dense layer acting on the channels of an image)."""
+    k, n = ct.shape[:2]
+    g = ct.flatten(3)  # (k, n, O, P)
+    if not layer.kernel_size:
+        patches = h.flatten(2)  # (n, C, P)
+    elif len(layer.kernel_size) in (1, 2):
+        padded = pad_input(h, layer.kernel_size, layer.stride, layer.padding)
+        if len(layer.kernel_size) == 1:
+            padded = padded.unsqueeze(2)
+            window, stride = (1, *layer.kernel_size), (1, *layer.stride)
+        else:
+            window, stride = layer.kernel_size, layer.stride
+        patches = F.unfold(padded, window, stride=stride)  # (n, C*T, P)
+    else:  # 3-d convolutions: no unfold in torch, use the generic per-example Jacobian
+        return [Jacobian(_per_example_jacobian(layer, h, ct))]
+    j = torch.einsum("kiop,icp->ikoc", g, patches).reshape(n, k, -1) * c_w
+    pieces: list = [Jacobian(j)]
+    if layer.bias is not None:
+        pieces.append(Factored(None, g.sum(-1), 0.0, c_b**2))
+    return pieces
+
+
+def _per_example_jacobian(module, h, ct: Tensor) -> Tensor:
+    """``d <ct[a], module(h_i)> / d params`` for every example i and output a: (n, k, D)."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+
+    def one(h_i, ct_i):
+        def f(p):
+            out = functional_call(module, p, (tree_map(lambda t: t.unsqueeze(0), h_i),))
+            return tree_map(lambda t: t.squeeze(0), out)
+
+        _, pullback = vjp(f, params)
+        grads = vmap(pullback)(ct_i)[0]
+        return torch.cat([grads[name].flatten(1) for name in params], dim=1)
+
+    return vmap(one, in_dims=(0, 1))(h, ct)
+
+
+def _gram(g1: Tensor, g2: Tensor, output_axes: str) -> Tensor:
+    """``<g1[a, i], g2[b, j]>`` over the last axis, for (k, n, o) cotangents."""
+    k, n1, n2 = g1.shape[0], g1.shape[1], g2.shape[1]
+    if output_axes == "trace":
+        return g1.transpose(0, 1).reshape(n1, -1) @ g2.transpose(0, 1).reshape(n2, -1).T
+    if output_axes == "diagonal":
+        return torch.bmm(g1, g2.transpose(1, 2)).permute(1, 2, 0)
+    full = g1.reshape(k * n1, -1) @ g2.reshape(k * n2, -1).T
+    return full.reshape(k, n1, k, n2).permute(1, 3, 0, 2)
+
+
+def contract_jacobians(j1: Tensor, j2: Tensor, output_axes: str) -> Tensor:
+    """NTK block of per-example Jacobians ``(n1, k, D)`` and ``(n2, k, D)``."""
+    n1, k = j1.shape[:2]
+    n2 = j2.shape[0]
+    if output_axes == "trace":
+        return j1.reshape(n1, -1) @ j2.reshape(n2, -1).T
+    if output_axes == "diagonal":
+        return torch.bmm(j1.transpose(0, 1), j2.permute(1, 2, 0)).permute(1, 2, 0)
+    full = j1.reshape(n1 * k, -1) @ j2.reshape(n2 * k, -1).T
+    return full.reshape(n1, k, n2, k).permute(0, 2, 1, 3)
+
+
+def contract(pieces1: list, pieces2: list, output_axes: str) -> Tensor:
+    """Sum of every piece's NTK contribution (outputs summed, not averaged, for "trace")."""
+    total = None
+    for p1, p2 in zip(pieces1, pieces2, strict=True):
+        if isinstance(p1, Factored):
+            term = _gram(p1.g, p2.g, output_axes)
+            scale = p1.b2 if p1.h is None else p1.w2 * (p1.h @ p2.h.T) + p1.b2
+            if isinstance(scale, Tensor):
+                scale = scale.reshape(*scale.shape, *([1] * (term.ndim - 2)))
+            term = term * scale
+        else:
+            term = contract_jacobians(p1.j, p2.j, output_axes)
+        total = term if total is None else total + term
+    return total
