@@ -161,3 +161,13 @@ def test_one_hot_targets():
     assert y.shape == (20, 10)
     torch.testing.assert_close(y.sum(1), torch.full((20,), 0.0, dtype=torch.float64))
     assert torch.equal(y.argmax(1), ds.y_train)
+
+
+def test_downsample_averages_blocks():
+    full = wd.load("digits", 20, 5, preprocessing="none")
+    small = wd.load("digits", 20, 5, preprocessing="none", downsample=2)
+    expected = full.x_train.reshape(20, 1, 4, 2, 4, 2).mean(dim=(3, 5))
+    torch.testing.assert_close(small.x_train, expected, rtol=0, atol=1e-15)
+    assert "average pooling" in wd.load("digits", 20, 5, downsample=4).preprocessing
+    with pytest.raises(HyperparameterError, match="`downsample` must be a divisor"):
+        wd.load("digits", 20, 5, downsample=3)

@@ -6,7 +6,8 @@
 * :func:`classify`: classification by regression on centred one-hot targets (Arora et al.
   2019).
 
-Each has a ``*_from_kernels`` twin that takes precomputed kernel matrices.  This package only
+Each has a ``*_from_kernels`` twin that takes precomputed kernel matrices;
+:func:`train_test_kernels` computes them in row blocks with progress reports.  This package only
 calls ``net.kernel``; it imports no layer.
 """
 
@@ -23,9 +24,11 @@ from widenets.predict.gradient_flow import (
     gradient_flow,
     gradient_flow_from_kernels,
 )
+from widenets.predict.kernels import pair_count, train_test_kernels
 
 __all__ = [
     "Posterior", "Prediction", "accuracy", "classify", "classify_from_kernels",
     "gp_posterior", "gp_posterior_from_kernels", "gradient_flow", "gradient_flow_from_kernels",
-    "log_marginal_likelihood", "log_marginal_likelihood_from_kernel", "one_hot",
+    "log_marginal_likelihood", "log_marginal_likelihood_from_kernel", "one_hot", "pair_count",
+    "train_test_kernels",
 ]

@@ -1,0 +1,65 @@
+"""``widenets predict``: test accuracy of an infinitely wide network (NNGP and NTK)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import typer
+
+from widenets.cli import app
+from widenets.errors import HyperparameterError, expected
+
+
+@app.command()
+def predict(
+    arch: str = typer.Option(..., "--arch", help="Preset (fc3-relu, cnn-gap-2, myrtle-5, ...) "
+                             "or a .json/.toml architecture file."),
+    data: str = typer.Option(..., "--data", help="mnist, fashion-mnist, cifar10, "
+                             "cifar10-jpeg or digits."),
+    n_train: int = typer.Option(1000, "--n-train", help="Training examples (class-balanced)."),
+    n_test: int = typer.Option(1000, "--n-test", help="Test examples (class-balanced)."),
+    data_dir: str = typer.Option(None, "--data-dir", help="Data directory (default: "
+                                 "$WIDENETS_DATA or ../shared/data)."),
+    preprocessing: str = typer.Option("standardize", "--preprocessing",
+                                      help="standardize, standardize-pixels, per-image, zca "
+                                      "or none."),
+    downsample: int = typer.Option(1, "--downsample", help="Average-pool images by this "
+                                   "factor first (cheaper convolutional kernels)."),
+    diag_reg: float = typer.Option(1e-4, "--diag-reg", help="Diagonal regularisation, "
+                                   "relative to the mean diagonal of the train kernel."),
+    t: float = typer.Option(math.inf, "--t", help="Training time (inf: converged)."),
+    seed: int = typer.Option(0, "--seed", help="Which examples of each class are used."),
+    block_size: int = typer.Option(128, "--block-size", help="Rows per kernel block."),
+) -> None:
+    """Print the test accuracy and error of the NNGP and NTK of ARCH on a data set."""
+
+    from tqdm import tqdm
+
+    import widenets.data
+    from widenets.predict import accuracy, classify_from_kernels, pair_count, train_test_kernels
+    from widenets.presets import architecture
+
+    for name, value in (("--n-train", n_train), ("--n-test", n_test),
+                        ("--block-size", block_size)):
+        if value < 1:
+            raise HyperparameterError(expected(name, "a positive int", value))
+    net = architecture(arch, n_outputs=10)  # a bad name fails before any data is read
+    ds = widenets.data.load(data, n_train, n_test, data_dir=data_dir,
+                            preprocessing=preprocessing, seed=seed, downsample=downsample)
+    net = architecture(net, in_shape=tuple(ds.x_train.shape[1:]))
+    typer.echo(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test, input "
+               f"{tuple(ds.x_train.shape[1:])}, {ds.preprocessing}")
+    typer.echo(f"architecture: {arch}; diag_reg={diag_reg:g} (relative), t={t:g}")
+    start = time.perf_counter()
+    with tqdm(total=pair_count(len(ds.x_train), len(ds.x_test)), unit="pair", unit_scale=True,
+              desc="kernels", leave=False) as bar:
+        k_dd, k_td = train_test_kernels(net, ds.x_train, ds.x_test, block_size=block_size,
+                                        callback=bar.update)
+    typer.echo(f"kernels computed in {time.perf_counter() - start:.1f} s")
+    for get in ("nngp", "ntk"):
+        result = classify_from_kernels(k_dd, ds.y_train, k_td, n_classes=ds.n_classes, get=get,
+                                       t=t, diag_reg=diag_reg)
+        acc = accuracy(result.labels, ds.y_test)
+        typer.echo(f"{get.upper():<5} accuracy {acc:.4f}  error {1 - acc:.4f}")
+

@@ -1,0 +1,54 @@
+"""``widenets predict``: accuracies printed match the library; bad input exits 2."""
+
+import json
+
+import pytest
+
+import widenets.data
+from widenets.cli import main
+from widenets.predict import accuracy, classify
+from widenets.presets import architecture
+
+
+def run(args):
+    """Exit status of ``widenets`` with ``args`` (typer exits 0 on success)."""
+    try:
+        main(args)
+    except SystemExit as exit_info:
+        return exit_info.code
+    return 0
+
+
+def test_prints_the_accuracies_the_library_computes(capsys):
+    assert run(["predict", "--arch", "fc1-relu", "--data", "digits", "--n-train", "60",
+                "--n-test", "40", "--diag-reg", "1e-3", "--block-size", "16"]) == 0
+    out = capsys.readouterr().out
+    ds = widenets.data.load("digits", 60, 40)
+    net = architecture("fc1-relu", n_outputs=10)
+    for get in ("nngp", "ntk"):
+        expected = accuracy(classify(net, ds.x_train, ds.y_train, ds.x_test, get=get,
+                                     diag_reg=1e-3).labels, ds.y_test)
+        assert f"{get.upper():<5} accuracy {expected:.4f}  error {1 - expected:.4f}" in out
+    assert "60 train / 40 test" in out
+
+
+def test_architecture_file(tmp_path, capsys):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(architecture("cnn-gap-1").to_dict()))
+    assert run(["predict", "--arch", str(path), "--data", "digits", "--n-train", "20",
+                "--n-test", "10", "--downsample", "2"]) == 0
+    assert "NTK   accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "resnet-9", "--data", "digits"], "`architecture` must be a preset"),
+    (["--arch", "fc1-relu", "--data", "imagenet"], "`name` must be one of"),
+    (["--arch", "cnn-gap-1", "--data", "digits", "--n-test", "600", "--preprocessing", "x"],
+     "`preprocessing` must be one of"),
+    (["--arch", "fc1-relu", "--data", "digits", "--n-train", "0"], "`--n-train` must be"),
+    (["--arch", "fc1-relu", "--data", "mnist", "--data-dir", "/nonexistent"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys):
+    assert run(["predict", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
