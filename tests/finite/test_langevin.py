@@ -213,3 +213,35 @@ def test_interrupted_run_resumes_with_identical_draws(tmp_path):
         assert torch.equal(getattr(resumed, name), getattr(reference, name)), name
     again = sample_posterior(net, x, y, **kwargs, checkpoint=tmp_path)  # finished: no new steps
     assert torch.equal(again.energy, reference.energy)
+
+
+@pytest.mark.slow
+def test_pacelli_ula_is_unbiased_at_small_steps():
+    """Pacelli et al.'s discretisation (ULA) on the deep linear network: with the step size
+    a tenth of MALA's adapted one, its O(eps) bias is below the Monte Carlo error."""
+    x, y, x0 = _deep_linear_data()
+    temperature, widths = 0.1, [3, 4]
+    exact = deep_linear_posterior(x, y, x0, widths, temperature)
+    net = wn.serial(wn.Dense(3), wn.Dense(4), wn.Dense(1))
+    s = sample_posterior(net, torch.tensor(x), torch.tensor(y), temperature=temperature,
+                         n_steps=40000, burn_in=4000, thin=20, x_test=torch.tensor(x0),
+                         n_chains=8, seed=10, method="ula", step_size=0.005)
+    f = s.by_chain("test_predictions")[..., 0]
+    z = np.concatenate([_z(f, exact["mean"]), _z(f**2, exact["second_moment"]),
+                        [_z(s.by_chain("order_parameter"), exact["readout_order"])]])
+    assert np.abs(z).max() < Z_MAX, z
+    assert s.acceptance_rate > 0.95  # the would-be MALA acceptance: little discretisation
+
+
+@pytest.mark.slow
+def test_reprioritization_raises_ess_per_second():
+    """Hron et al.'s coordinates mix faster per second on a one-hidden-layer network at low
+    temperature (benchmarks/bench_repriorisation.py prints the factors)."""
+    from benchmarks.bench_repriorisation import measure
+
+    standard = measure(width=128, steps=12000, reprioritize=False)
+    reprioritized = measure(width=128, steps=3000, reprioritize=True)
+    assert standard["ess"]["test prediction"] > 20  # enough to estimate the ESS at all
+    rate = {name: r["ess"]["test prediction"] / r["seconds"]
+            for name, r in (("standard", standard), ("reprioritized", reprioritized))}
+    assert rate["reprioritized"] > rate["standard"], rate

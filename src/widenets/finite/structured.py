@@ -27,7 +27,8 @@ from torch.func import functional_call, vjp, vmap
 from torch.utils._pytree import tree_map
 
 from widenets.errors import ShapeError, expected
-from widenets.finite.modules import Affine, pad_input
+from widenets.finite.modules import Activation, Affine, GlobalAvgPool, pad_input
+from widenets.kernels.spatial import pad_plan
 
 Tensor = torch.Tensor
 
@@ -44,9 +45,10 @@ class Factored:
 
 @dataclass
 class Jacobian:
-    """Per-example Jacobian block ``(n, k, D)``, contracted directly."""
+    """Per-example Jacobian block, output-major ``(k, n, D)``, contracted directly."""
 
     j: Tensor
+    scale: float = 1.0
 
 
 def leaves(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -67,6 +69,7 @@ def _scales(layer: Affine) -> tuple[float, float]:
     return c_w, (layer.bias_std or 0.0) if layer.bias is not None else 0.0
 
 
+@torch.no_grad()  # torch.func.vjp still differentiates; nothing else should track parameters
 def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
     """Factored and Jacobian pieces of every parameterised module for inputs ``x``.
 
@@ -80,8 +83,7 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
     for index, m in enumerate(chain):
         inputs.append(h)
         if index < first:
-            with torch.no_grad():
-                h = m(h)
+            h = m(h)
             pullbacks.append(None)
         else:  # keep what the backward pass needs
             h, pullback = vjp(m, h)
@@ -97,8 +99,57 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
         if index in trained:
             pieces += _module_pieces(chain[index], inputs[index], ct)
         if index > first:
-            ct = vmap(pullbacks[index])(ct)[0]
+            ct = _pull(chain[index], inputs[index], pullbacks[index], ct)
     return pieces, k
+
+
+def _pull(module, h, pullback, ct: Tensor) -> Tensor:
+    """Cotangents ``(k, n, ...)`` at the module's input, from those at its output.
+
+    Elementwise, pooling and affine modules are pulled back directly on the ``k * n`` batch
+    (a vmapped generic pullback would first copy its saved inputs k times); anything else
+    through its own vectorised pullback.
+    """
+    if isinstance(h, Tensor):
+        if isinstance(module, Activation):
+            # the Jacobian is diagonal: phi'(h) is the pullback of ones
+            return ct * pullback(torch.ones_like(h))[0]
+        if isinstance(module, GlobalAvgPool):
+            spatial = h.shape[2:]
+            return (ct / math.prod(spatial)).reshape(*ct.shape, *[1] * len(spatial)) \
+                .expand(*ct.shape, *spatial)
+        if isinstance(module, Affine) and (module.padding != "circular"
+                                           or not module.kernel_size):
+            return _affine_input_grad(module, h, ct)
+    return vmap(pullback)(ct)[0]
+
+
+def _affine_input_grad(layer: Affine, h: Tensor, ct: Tensor) -> Tensor:
+    weight, _ = layer._scaled()
+    k, n = ct.shape[:2]
+    if not layer.kernel_size:
+        if h.ndim == 2:
+            return ct @ weight
+        return (ct.movedim(2, -1) @ weight).movedim(-1, 2)
+    dims = len(layer.kernel_size)
+    if dims > 2:
+        return _generic_input_grad(layer, h, ct)
+    padded = pad_input(h, layer.kernel_size, layer.stride, layer.padding).shape[2:]
+    # the transposed convolution; output_padding restores rows the stride skipped
+    extra = tuple(p - ((o - 1) * st + w) for p, o, st, w in
+                  zip(padded, ct.shape[3:], layer.stride, layer.kernel_size, strict=True))
+    transpose = (F.conv_transpose1d, F.conv_transpose2d)[dims - 1]
+    g = transpose(ct.reshape(k * n, *ct.shape[2:]), weight, stride=layer.stride,
+                  output_padding=extra)
+    lows = [pad_plan(size, w, st, layer.padding)[0] for size, w, st in
+            zip(h.shape[2:], layer.kernel_size, layer.stride, strict=True)]
+    window = tuple(slice(lo, lo + size) for lo, size in zip(lows, h.shape[2:], strict=True))
+    return g[(slice(None), slice(None), *window)].reshape(k, *h.shape)
+
+
+def _generic_input_grad(module, h: Tensor, ct: Tensor) -> Tensor:
+    _, pullback = vjp(module, h)
+    return vmap(pullback)(ct)[0]
 
 
 def _module_pieces(module, h: Tensor, ct: Tensor) -> list:
@@ -107,7 +158,7 @@ def _module_pieces(module, h: Tensor, ct: Tensor) -> list:
         if not module.kernel_size and h.ndim == 2:
             return [Factored(h, ct, c_w**2, c_b**2)]
         return _spatial_pieces(module, h, ct, c_w, c_b)
-    return [Jacobian(_per_example_jacobian(module, h, ct))]
+    return [Jacobian(_per_example_jacobian(module, h, ct).transpose(0, 1))]
 
 
 def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float) -> list:
@@ -125,9 +176,11 @@ def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float
             window, stride = layer.kernel_size, layer.stride
         patches = F.unfold(padded, window, stride=stride)  # (n, C*T, P)
     else:  # 3-d convolutions: no unfold in torch, use the generic per-example Jacobian
-        return [Jacobian(_per_example_jacobian(layer, h, ct))]
-    j = torch.einsum("kiop,icp->ikoc", g, patches).reshape(n, k, -1) * c_w
-    pieces: list = [Jacobian(j)]
+        return [Jacobian(_per_example_jacobian(layer, h, ct).transpose(0, 1))]
+    # per-example weight gradients, one batched product per output (no transposed copies)
+    patches_t = patches.transpose(1, 2)  # (n, P, C*T)
+    j = torch.stack([torch.bmm(g[a], patches_t) for a in range(k)])  # (k, n, O, C*T)
+    pieces: list = [Jacobian(j.reshape(k, n, -1), c_w**2)]
     if layer.bias is not None:
         pieces.append(Factored(None, g.sum(-1), 0.0, c_b**2))
     return pieces
@@ -160,6 +213,21 @@ def _gram(g1: Tensor, g2: Tensor, output_axes: str) -> Tensor:
     return full.reshape(k, n1, k, n2).permute(1, 3, 0, 2)
 
 
+def _contract_output_major(j1: Tensor, j2: Tensor, output_axes: str) -> Tensor:
+    """NTK block of per-example Jacobians ``(k, n1, D)`` and ``(k, n2, D)``."""
+    k, n1 = j1.shape[:2]
+    n2 = j2.shape[1]
+    if output_axes == "trace":
+        out = j1[0] @ j2[0].T
+        for a in range(1, k):
+            out.addmm_(j1[a], j2[a].T)
+        return out
+    if output_axes == "diagonal":
+        return torch.bmm(j1, j2.transpose(1, 2)).permute(1, 2, 0)
+    full = j1.reshape(k * n1, -1) @ j2.reshape(k * n2, -1).T
+    return full.reshape(k, n1, k, n2).permute(1, 3, 0, 2)
+
+
 def contract_jacobians(j1: Tensor, j2: Tensor, output_axes: str) -> Tensor:
     """NTK block of per-example Jacobians ``(n1, k, D)`` and ``(n2, k, D)``."""
     n1, k = j1.shape[:2]
@@ -183,6 +251,8 @@ def contract(pieces1: list, pieces2: list, output_axes: str) -> Tensor:
                 scale = scale.reshape(*scale.shape, *([1] * (term.ndim - 2)))
             term = term * scale
         else:
-            term = contract_jacobians(p1.j, p2.j, output_axes)
+            term = _contract_output_major(p1.j, p2.j, output_axes)
+            if p1.scale != 1.0:
+                term = term * p1.scale
         total = term if total is None else total + term
     return total
