@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from widenets.errors import InputValueError, MemoryPlanError, ShapeError, expected
+from widenets.kernels.gap import gap_kernel, gap_plan
 from widenets.kernels.state import Kernel, KernelState
 from widenets.validation import as_inputs, check_choice, check_dtype
 
@@ -38,7 +39,10 @@ def compute_kernel(net, x1, x2=None, *, get: str | Sequence[str] = ("nngp", "ntk
     n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
     block = plan_blocks(in_shape, n1, n2, full, dtype, batch_size)
     with_ntk = "ntk" in get
-    if block >= max(n1, n2):
+    gap = gap_plan(net, in_shape) if full else None
+    if gap is not None:  # conv stack + global average pooling: fused, chunked in cache
+        nngp, ntk = gap_kernel(gap, x1, x2, with_ntk)
+    elif block >= max(n1, n2):
         nngp, ntk = _block(net, x1, x2, full, with_ntk)
     else:
         nngp, ntk = _blocked(net, x1, x2, full, with_ntk, block)

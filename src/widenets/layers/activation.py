@@ -39,11 +39,15 @@ class Activation(Layer):
         """``E[phi(u)^2]`` for ``u ~ N(0, v)``."""
         return self.dual(v, v, v, False)[0]
 
+    def pair_rule(self, nngp: Tensor, ntk: Tensor | None, v1: Tensor, v2: Tensor
+                  ) -> tuple[Tensor, Tensor | None]:
+        """``(K', Theta')`` of the pairs from their ``(K, Theta)`` and variances."""
+        out, kdot = self.dual(clip_covariance(nngp, v1, v2), v1, v2, ntk is not None)
+        return out, (None if ntk is None else ntk * kdot)
+
     def kernel_step(self, state: KernelState) -> KernelState:
         v1, v2 = state.variances()
-        nngp, kdot = self.dual(clip_covariance(state.nngp, v1, v2), v1, v2,
-                               state.ntk is not None)
-        ntk = None if state.ntk is None else state.ntk * kdot
+        nngp, ntk = self.pair_rule(state.nngp, state.ntk, v1, v2)
         return state.replace(nngp=nngp, ntk=ntk, cov1=self._self_dual(state, state.cov1),
                              cov2=None if state.cov2 is None
                              else self._self_dual(state, state.cov2), is_gaussian=False)

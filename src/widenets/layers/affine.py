@@ -28,18 +28,27 @@ from widenets.layers.base import Layer, check_positive_int, check_std, register
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
+def affine_pair(nngp, ntk, weight_std: float, bias_std: float | None,
+                parameterization: str, fan_in: int):
+    """``(K', Theta')`` of an affine layer from its input's ``(K, Theta)`` (tensors)."""
+    w2 = weight_std**2
+    b2 = 0.0 if bias_std is None else bias_std**2
+    out = w2 * nngp + b2
+    if ntk is not None:
+        if parameterization == "ntk":
+            ntk = out + w2 * ntk
+        else:
+            ntk = fan_in * nngp + w2 * ntk + (0.0 if bias_std is None else 1.0)
+    return out, ntk
+
+
 def affine_rule(state: KernelState, weight_std: float, bias_std: float | None,
                 parameterization: str, fan_in: int) -> KernelState:
     """Apply ``K' = W^2 K + b^2`` and the NTK rule of either parameterisation."""
     w2 = weight_std**2
     b2 = 0.0 if bias_std is None else bias_std**2
-    nngp = w2 * state.nngp + b2
-    ntk = state.ntk
-    if ntk is not None:
-        if parameterization == "ntk":
-            ntk = nngp + w2 * ntk
-        else:
-            ntk = fan_in * state.nngp + w2 * ntk + (0.0 if bias_std is None else 1.0)
+    nngp, ntk = affine_pair(state.nngp, state.ntk, weight_std, bias_std, parameterization,
+                            fan_in)
     return state.replace(nngp=nngp, ntk=ntk, cov1=w2 * state.cov1 + b2,
                          cov2=None if state.cov2 is None else w2 * state.cov2 + b2,
                          is_gaussian=True)
