@@ -4,6 +4,14 @@
     nice -n 10 .venv/bin/python experiments/accuracy_table.py --out artifacts/accuracy.json \
         --table        # print the markdown table of what has been computed
 
+What the README reports was run as two jobs (different sizes per architecture)::
+
+    ... accuracy_table.py --out artifacts/accuracy.json --arch FC --sizes 100 1000 4000
+    ... accuracy_table.py --out artifacts/accuracy_cnn.json --arch CNN-GAP --sizes 100 \
+        --n-test 500
+    ... accuracy_table.py --out artifacts/accuracy.json --also artifacts/accuracy_cnn.json \
+        --table
+
 Each cell (data set, architecture, n_train) is computed once and stored in ``--out`` (a rerun
 skips finished cells, so the script can be stopped and resumed).  Settings (see ``CONFIGS``):
 
@@ -11,9 +19,10 @@ skips finished cells, so the script can be stopped and resumed).  Settings (see 
   ``n_test`` test images (class-balanced, from the official test split);
 * kernels: ``widenets.predict.train_test_kernels``; classification by regression on
   one-hot targets minus 1/10 at t = inf with ``diag_reg=1e-4`` (relative to the mean diagonal);
-* finite network: the same architecture (``net.module(seed=0)``, NTK parameterisation, float32)
-  trained by SGD (momentum 0.9, batch 64, cosine decay, cross-entropy, learning rate 1.0, at
-  least 3000 steps and 20 epochs), no augmentation; one seed.
+* finite network: the same architecture (``net.module(seed=0, widths=...)``, NTK
+  parameterisation, float32; FC width 512, CNN 32 channels to keep SGD affordable on 2 CPU
+  cores) trained by SGD (momentum 0.9, batch 64, cosine decay, cross-entropy, learning rate
+  1.0, at least ``min_steps`` steps and 20 epochs), no augmentation; one seed.
 """
 
 from __future__ import annotations
@@ -33,16 +42,17 @@ from widenets.presets import architecture
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 CONFIGS = {
-    # label: (preset, downsample factor, description)
-    "FC": ("fc3-relu", 1, "fc3-relu: 3 hidden Dense(512) + ReLU"),
-    "CNN-GAP": ("cnn-gap-2", 4, "cnn-gap-2 on 4x4-average-pooled images (7x7 / 8x8): 2 x "
-                                "[Conv3x3(128, same) + ReLU], global average pooling, Dense"),
+    # label: (preset, downsample factor, finite width, min SGD steps, description)
+    "FC": ("fc3-relu", 1, 512, 3000, "fc3-relu: 3 hidden Dense(512) + ReLU"),
+    "CNN-GAP": ("cnn-gap-2", 4, 32, 1000,
+                "cnn-gap-2 on 4x4-average-pooled images (7x7 / 8x8): 2 x "
+                "[Conv3x3(same) + ReLU], global average pooling, Dense"),
 }
 DIAG_REG = 1e-4
 
 
 def run_cell(data, label, n_train, n_test, echo):
-    preset, downsample, _ = CONFIGS[label]
+    preset, downsample, width, min_steps, _ = CONFIGS[label]
     ds = widenets.data.load(data, n_train, n_test, downsample=downsample)
     net = architecture(preset, in_shape=tuple(ds.x_train.shape[1:]), n_outputs=ds.n_classes)
     start = time.perf_counter()
@@ -55,23 +65,26 @@ def run_cell(data, label, n_train, n_test, echo):
                                     diag_reg=DIAG_REG)
         row[get] = accuracy(res.labels, ds.y_test)
     start = time.perf_counter()
-    model = net.module(seed=0, in_shape=tuple(ds.x_train.shape[1:]), dtype=torch.float32)
+    model = net.module(seed=0, widths=width, in_shape=tuple(ds.x_train.shape[1:]),
+                       dtype=torch.float32)
     steps_per_epoch = math.ceil(n_train / 64)
-    epochs = min(1000, max(20, math.ceil(3000 / steps_per_epoch)))
+    epochs = min(1000, max(20, math.ceil(min_steps / steps_per_epoch)))
     train_sgd(model, ds.x_train, ds.y_train, epochs=epochs, batch_size=64, learning_rate=1.0)
     row["sgd"] = accuracy(predict_labels(model, ds.x_test), ds.y_test)
     row["sgd_epochs"] = epochs
+    row["sgd_width"] = width
     row["sgd_seconds"] = time.perf_counter() - start
     echo(json.dumps(row))
     return row
 
 
 def table(rows) -> str:
-    lines = ["| data | architecture | n_train | NNGP | NTK | finite (SGD) |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| data | architecture | n_train | n_test | NNGP | NTK | finite (SGD) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     order = {d: i for i, d in enumerate(DATASETS)}
     for r in sorted(rows, key=lambda r: (order[r["data"]], r["arch"], r["n_train"])):
-        lines.append(f"| {r['data']} | {r['arch']} | {r['n_train']} | {100 * r['nngp']:.1f} | "
+        lines.append(f"| {r['data']} | {r['arch']} | {r['n_train']} | {r['n_test']} | "
+                     f"{100 * r['nngp']:.1f} | "
                      f"{100 * r['ntk']:.1f} | {100 * r['sgd']:.1f} |")
     return "\n".join(lines)
 
@@ -84,6 +97,8 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 4000])
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--table", action="store_true", help="only print the table")
+    parser.add_argument("--also", type=Path, nargs="*", default=[],
+                        help="more result files to include in the printed table")
     args = parser.parse_args()
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     if not args.table:
@@ -96,7 +111,8 @@ def main():
                     rows.append(run_cell(data, label, n, args.n_test, print))
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     args.out.write_text(json.dumps(rows, indent=1))
-    print(table(rows))
+    extra = [r for path in args.also for r in json.loads(path.read_text())]
+    print(table(rows + extra))
 
 
 if __name__ == "__main__":
