@@ -10,7 +10,7 @@ from gpytorch.test.base_kernel_test_case import BaseKernelTestCase  # noqa: E402
 
 import widenets as wn  # noqa: E402
 from widenets.interop.gpytorch_kernels import NNGPKernel, NTKKernel  # noqa: E402
-from widenets.predict import log_marginal_likelihood  # noqa: E402
+from widenets.predict import gp_posterior, log_marginal_likelihood  # noqa: E402
 
 
 class TestNNGPKernel(BaseKernelTestCase, unittest.TestCase):
@@ -103,6 +103,16 @@ def test_exact_gp_learns_weight_std_by_marginal_likelihood():
                                           options={"xatol": 1e-6})
     assert neg_lml(learned) - best.fun < 0.01, (learned, best.x)
     assert abs(learned - 1.0) > 0.3  # it moved away from the initial value
+    # prediction in eval mode equals widenets' own GP posterior with the learnt weight_std;
+    # GPyTorch may add its float64 jitter (1e-8) next to the noise 1e-2: 1e-6 relative
+    model.eval()
+    likelihood.eval()
+    x_new = torch.linspace(-2.5, 2.5, 7, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        out = model(x_new)
+    post = gp_posterior(net(learned), x, y, x_new, noise=float(likelihood.noise))
+    torch.testing.assert_close(out.mean, post.mean[:, 0], rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(out.variance, post.variance, rtol=1e-5, atol=1e-8)
 
 
 def test_unsupported_and_bad_arguments():
