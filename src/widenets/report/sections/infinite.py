@@ -14,7 +14,9 @@ import torch
 
 import widenets as wn
 from widenets.finite.empirical import empirical_ntk_jacobian
-from widenets.report.context import ReportContext, Section
+from widenets.report.context import ReportContext, Section, Table
+from widenets.report.plotting import pyplot
+from widenets.report.sections import accuracy
 
 
 def _inputs(ctx: ReportContext, n: int) -> torch.Tensor:
@@ -60,11 +62,7 @@ def build(ctx: ReportContext) -> Section:
     # each RMS over S networks has relative SE ~ 1/sqrt(2S); propagate to the fitted slope
     slope_se = (1 / math.sqrt(2 * n_nets)) / math.sqrt(((np.log(w) - np.log(w).mean()) ** 2).sum())
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.errorbar(w, rms, yerr=rms / math.sqrt(2 * n_nets), fmt="o", capsize=3,
                 label=f"finite networks ({n_nets} per width)")
@@ -82,17 +80,90 @@ def build(ctx: ReportContext) -> Section:
                              f"{len(x)} digits, against hidden width.",
                              ["width", "rms_relative_deviation", "n_networks"],
                              [[r["width"], r["rms"], r["n"]] for r in rows])
+    acc = accuracy.run(ctx)
+    acc_figures, acc_findings, table = _accuracy_figures(ctx, acc)
+    s = acc["settings"]
     return Section(
         key="infinite", title="1. Infinite vs finite networks",
-        prediction="As the width n grows, a network drawn from the architecture's "
-                   "initialisation has an empirical NTK that converges to the analytic NTK, "
-                   "with relative fluctuations shrinking like n^-1/2.",
-        settings={"architecture": "Dense-ReLU-Dense-ReLU-Dense (ntk parameterisation, "
-                                  "weight_std 1.5, bias_std 0.1)",
-                  "inputs": f"{len(x)} standardised digits", "widths": widths,
-                  "networks per width": n_nets},
-        figures=[figure],
-        findings=[f"fitted slope of the RMS deviation against width: {slope:.3f} "
+        prediction="A wide network trained by gradient descent on the squared loss follows "
+                   "the NTK's gradient flow (Lee et al. 2019), so its test outputs approach "
+                   "the NTK prediction and its accuracy the NTK's as the width grows; the "
+                   "empirical NTK of a network drawn at initialisation converges to the "
+                   "analytic NTK, with relative fluctuations shrinking like n^-1/2.",
+        settings={"data": f"{ctx.data}, {s['n_train']} train / {s['n_test']} test, "
+                          "standardised features",
+                  "architecture": "Dense(n)-ReLU-Dense(n)-ReLU-Dense(classes), ntk "
+                                  "parameterisation, weight_std sqrt(2), bias_std 0.05",
+                  "finite widths": s["widths"], "seeds per width": s["seeds"],
+                  "SGD": f"cross-entropy, {s['sgd_epochs']} epochs, batch 64, lr 1.0, "
+                         "momentum 0.9, cosine decay",
+                  "gradient descent": f"MSE on one-hot targets minus 1/classes, "
+                                      f"{s['gd_steps']} full-batch steps, eta = N/lambda_max",
+                  "NTK convergence": f"{len(x)} inputs, widths {widths}, {n_nets} networks "
+                                     "each (weight_std 1.5, bias_std 0.1)"},
+        figures=[*acc_figures, figure],
+        tables=[table],
+        findings=[*acc_findings,
+                  f"fitted slope of the empirical-NTK deviation against width: {slope:.3f} "
                   f"+- {slope_se:.3f} (theory -0.5)",
-                  f"RMS relative deviation at width {int(w[-1])}: {rms[-1]:.4f}"],
+                  f"RMS relative deviation of the empirical NTK at width {int(w[-1])}: "
+                  f"{rms[-1]:.4f}"],
     )
+
+
+def _accuracy_figures(ctx: ReportContext, acc: dict):
+    rows = accuracy.summarise(acc)
+    s, inf = acc["settings"], acc["infinite"]
+    w = np.array([r["width"] for r in rows], dtype=float)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("sgd", "finite, SGD (cross-entropy)"),
+                       ("gd", f"finite, gradient descent (MSE, {s['gd_steps']} steps)")):
+        ax.errorbar(w, [r[key] for r in rows], yerr=[r[key + "_se"] for r in rows], fmt="o-",
+                    capsize=3, label=label)
+    ax.axhline(inf["ntk"], color="C3", ls="--", label="infinite: NTK (t = inf)")
+    ax.axhline(inf["nngp"], color="C4", ls=":", label="infinite: NNGP posterior mean")
+    ax.axhline(acc["ntk_at_t"], color="C1", ls="-.", lw=1,
+               label=f"infinite: NTK gradient flow at t = {s['gd_steps']} steps")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("hidden width n")
+    ax.set_ylabel("test accuracy (fraction)")
+    ax.set_title(f"Infinite vs finite networks on {ctx.data}")
+    ax.legend(fontsize=8)
+    columns = ["width", "sgd_accuracy", "sgd_se", "gd_accuracy", "gd_se",
+               "gd_vs_ntk_rms", "gd_vs_ntk_rms_se"]
+    data = [[r["width"], r["sgd"], r["sgd_se"], r["gd"], r["gd_se"], r["gd_vs_ntk_rms"],
+             r["gd_vs_ntk_rms_se"]] for r in rows]
+    f1 = ctx.save_figure(fig, "accuracy_vs_width", "Test accuracy of finite networks against "
+                         "width (error bars: standard error over seeds), with the infinite "
+                         "networks' accuracies as lines.", columns, data)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    gd_rms = np.array([r["gd_vs_ntk_rms"] for r in rows])
+    ax.errorbar(w, gd_rms, yerr=[r["gd_vs_ntk_rms_se"] for r in rows], fmt="o", capsize=3,
+                label="finite network trained by GD")
+    ax.plot(w, gd_rms[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden width n")
+    ax.set_ylabel("relative RMS distance on test outputs (dimensionless)")
+    ax.set_title("Trained networks follow their NTK linearisation")
+    ax.legend()
+    f2 = ctx.save_figure(fig, "gd_vs_ntk", "Relative RMS distance between the test outputs of a "
+                         "network trained by gradient descent and the prediction of the analytic "
+                         "NTK for the same network (its own initial function plus the "
+                         "gradient flow of the residual, Lee et al. 2019), at the same time.",
+                         columns, data)
+    slope = float(np.polyfit(np.log(w), np.log(gd_rms), 1)[0]) if len(w) > 1 else float("nan")
+    findings = [f"NNGP accuracy {inf['nngp']:.3f}, NTK accuracy {inf['ntk']:.3f}, NTK "
+                f"gradient flow at {s['gd_steps']} steps {acc['ntk_at_t']:.3f}",
+                f"widest finite network (n = {int(w[-1])}): SGD {rows[-1]['sgd']:.3f}, "
+                f"gradient descent {rows[-1]['gd']:.3f}",
+                f"relative RMS distance of GD-trained outputs from their NTK linearisation: "
+                f"{gd_rms[0]:.3f} at n = {int(w[0])}, {gd_rms[-1]:.3f} at n = {int(w[-1])}; "
+                f"log-log slope {slope:.2f} (theory: -1/2 or steeper)"]
+    table = Table("Test accuracy (mean over seeds)", ["network", "width", "accuracy"],
+                  [["NNGP (Bayesian posterior mean)", "inf", f"{inf['nngp']:.3f}"],
+                   ["NTK (gradient flow, t = inf)", "inf", f"{inf['ntk']:.3f}"]]
+                  + [[f"finite, {k}", r["width"], f"{r[k]:.3f} +- {r[k + '_se']:.3f}"]
+                     for r in rows for k in ("sgd", "gd")])
+    return [f1, f2], findings, table
