@@ -38,7 +38,7 @@ def _driver():
 def test_report_page_loads_every_image_without_console_errors(tmp_path):
     driver = _driver()
     try:
-        index = build_report(tmp_path / "report", quick=True, sections=["infinite"],
+        index = build_report(tmp_path / "report", smoke=True, sections=["infinite"],
                              progress=False, log=lambda _: None)
         driver.get(index.resolve().as_uri())
         images = driver.execute_script(

@@ -26,13 +26,13 @@ def test_cache_resumes_without_recomputing(tmp_path):
 
 
 def test_quick_report_writes_page_figures_and_data(tmp_path):
-    index = build_report(tmp_path, quick=True, sections=["infinite"], log=lambda _: None)
+    index = build_report(tmp_path, smoke=True, sections=["infinite"], log=lambda _: None)
     html = index.read_text()
     assert "Theory predicts" in html and "figures/ntk_convergence.png" in html
     for ext in ("png", "svg", "csv"):
         assert (tmp_path / "figures" / f"ntk_convergence.{ext}").stat().st_size > 0
     summary = json.loads((tmp_path / "report.json").read_text())
-    assert "slope" in summary[0]["findings"][0]
+    assert any("slope" in finding for finding in summary[0]["findings"])
 
 
 def test_unknown_section_is_refused(tmp_path):

@@ -24,7 +24,7 @@ SECTIONS = ("infinite",)
 def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits",
                  quick: bool = False, sections: Sequence[str] | None = None,
                  data_dir: str | None = None, seed: int = 0, progress: bool = True,
-                 log: Callable[[str], None] = print) -> Path:
+                 log: Callable[[str], None] = print, smoke: bool = False) -> Path:
     """Compute every section and write ``out_dir/index.html``; returns its path.
 
     Parameters
@@ -38,6 +38,8 @@ def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits
         A one-minute version (fewer widths, networks and samples).
     sections : sequence of str, optional
         A subset of :data:`SECTIONS`.
+    smoke : bool
+        Tiny sizes, for the test suite: the numbers are real but too noisy to read.
     """
     available = _sections()
     chosen = list(SECTIONS if sections is None else sections)
@@ -47,8 +49,8 @@ def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits
                                                name))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = ReportContext(out_dir=out, data=data, quick=quick, data_dir=data_dir, seed=seed,
-                        progress=progress, log=log)
+    ctx = ReportContext(out_dir=out, data=data, quick=quick or smoke, data_dir=data_dir,
+                        seed=seed, progress=progress, log=log, smoke=smoke)
     done = []
     for name in chosen:
         log(f"[report] section {name} ...")

@@ -56,6 +56,7 @@ class ReportContext:
     seed: int = 0
     progress: bool = True
     log: Callable[[str], None] = print
+    smoke: bool = False  # tiny sizes for the test suite (implies quick)
 
     @property
     def figure_dir(self) -> Path:

@@ -26,6 +26,9 @@ def mlp(width: int, n_classes: int) -> wn.Serial:
 
 
 def settings(ctx: ReportContext) -> dict:
+    if ctx.smoke:
+        return {"data": ctx.data, "n_train": 60, "n_test": 40, "widths": [16, 64], "seeds": 2,
+                "sgd_epochs": 2, "gd_steps": 10}
     quick = ctx.quick
     return {"data": ctx.data, "n_train": 200 if quick else 500, "n_test": 200 if quick else 400,
             "widths": [64, 512] if quick else [64, 256, 1024], "seeds": 1 if quick else 2,

@@ -53,6 +53,8 @@ def build(ctx: ReportContext) -> Section:
                     wn.Dense(1, weight_std=1.0, bias_std=0.1))
     widths = [64, 256, 1024] if ctx.quick else [64, 128, 256, 512, 1024, 2048]
     n_nets = 6 if ctx.quick else 16
+    if ctx.smoke:
+        widths, n_nets = [16, 64], 3
     x = _inputs(ctx, 8)
     result = ntk_convergence(ctx, net, x, widths, n_nets)
     rows = result["rows"]
