@@ -91,7 +91,7 @@ def test_bad_arguments():
 def test_low_input_dimension_warns_for_nonlinear_networks_only():
     """Spec §8: with P > N0 the scalar renormalisation is unreliable for nonlinear nets."""
     x, y, _, _ = regression_data(40, 20, 0)
-    with pytest.warns(wn.WidenetsWarning, match="P > N0"):
+    with pytest.warns(wn.WidenetsWarning, match="effective dimension"):
         widenets.theory.proportional(mlp(wn.Erf(), [30], [1.0, 1.0]), x, y, temperature=0.1)
     # a low-rank design with many features warns too
     low_rank = x[:, :5] @ torch.randn(5, 100, dtype=torch.float64)
