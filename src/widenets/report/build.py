@@ -13,12 +13,12 @@ from widenets.report.page import render
 
 
 def _sections() -> dict[str, Callable[[ReportContext], Section]]:
-    from widenets.report.sections import infinite
+    from widenets.report.sections import criticality, infinite
 
-    return {"infinite": infinite.build}
+    return {"infinite": infinite.build, "criticality": criticality.build}
 
 
-SECTIONS = ("infinite",)
+SECTIONS = ("infinite", "criticality")
 
 
 def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -83,6 +84,26 @@ class ReportContext:
         result = compute()
         write_atomic(path, json.dumps({"settings": settings, "result": result}, default=float))
         return result
+
+    def cached_figure(self, key: str, settings: dict[str, Any], make: Callable[[], Any],
+                      caption: str) -> tuple[Figure, dict]:
+        """Draw ``make() -> (matplotlib figure, data)`` once per settings and keep it.
+
+        ``data`` has ``columns`` and ``rows`` (written as the figure's CSV) and anything else
+        JSON-serialisable; on a resumed run the saved figure and data are reused.
+        """
+        def compute():
+            fig, data = make()
+            figure = self.save_figure(fig, key, caption, data["columns"], data["rows"])
+            return {"figure": dataclasses.asdict(figure), "data": data}
+
+        result = self.cached(f"figure-{key}", settings, compute)
+        figure = Figure(**result["figure"])
+        if not (self.out_dir / figure.png).exists():  # cache without its files: redraw
+            (self.cache_dir / "missing").touch()
+            result = compute()
+            figure = Figure(**result["figure"])
+        return figure, result["data"]
 
     def save_figure(self, fig, name: str, caption: str, columns: Sequence[str],
                     rows: Sequence[Sequence[Any]]) -> Figure:
