@@ -11,6 +11,18 @@ from widenets.cli import app
 from widenets.errors import HyperparameterError, expected
 
 
+def flatten_if_first(net, *xs):
+    """Flatten the inputs when the network starts with ``Flatten``: the kernels are the
+    same (the mean over positions of per-position channel means is the mean over all
+    features), but flat inputs carry one number per pair instead of one per position."""
+    from widenets.layers import Flatten, Serial
+
+    first = net.layers[0] if isinstance(net, Serial) and net.layers else net
+    if isinstance(first, Flatten):
+        return tuple(x.reshape(len(x), -1) for x in xs)
+    return xs
+
+
 @app.command()
 def predict(
     arch: str = typer.Option(..., "--arch", help="Preset (fc3-relu, cnn-gap-2, myrtle-5, ...) "
@@ -30,7 +42,8 @@ def predict(
                                    "relative to the mean diagonal of the train kernel."),
     t: float = typer.Option(math.inf, "--t", help="Training time (inf: converged)."),
     seed: int = typer.Option(0, "--seed", help="Which examples of each class are used."),
-    block_size: int = typer.Option(128, "--block-size", help="Rows per kernel block."),
+    block_size: int = typer.Option(128, "--block-size", help="Inputs per side of a kernel "
+                                   "tile."),
 ) -> None:
     """Print the test accuracy and error of the NNGP and NTK of ARCH on a data set."""
 
@@ -48,13 +61,14 @@ def predict(
     ds = widenets.data.load(data, n_train, n_test, data_dir=data_dir,
                             preprocessing=preprocessing, seed=seed, downsample=downsample)
     net = architecture(net, in_shape=tuple(ds.x_train.shape[1:]))
+    x_train, x_test = flatten_if_first(net, ds.x_train, ds.x_test)
     typer.echo(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test, input "
                f"{tuple(ds.x_train.shape[1:])}, {ds.preprocessing}")
     typer.echo(f"architecture: {arch}; diag_reg={diag_reg:g} (relative), t={t:g}")
     start = time.perf_counter()
     with tqdm(total=pair_count(len(ds.x_train), len(ds.x_test)), unit="pair", unit_scale=True,
               desc="kernels", leave=False) as bar:
-        k_dd, k_td = train_test_kernels(net, ds.x_train, ds.x_test, block_size=block_size,
+        k_dd, k_td = train_test_kernels(net, x_train, x_test, block_size=block_size,
                                         callback=bar.update)
     typer.echo(f"kernels computed in {time.perf_counter() - start:.1f} s")
     for get in ("nngp", "ntk"):

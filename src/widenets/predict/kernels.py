@@ -1,8 +1,9 @@
 """Train-train and test-train kernels computed in row blocks, with progress reports.
 
-Only ``net.kernel`` is called: the train-train matrix block by block over its upper
-triangle (diagonal blocks use the symmetric path, which halves their work), then the
-test-train matrix in blocks of test rows.  ``callback(pairs)`` is called after each block
+Only ``net.kernel`` is called, on square tiles of at most ``block_size`` inputs per side (so
+memory stays bounded whatever the number of inputs): the train-train matrix over its upper
+triangle (diagonal tiles use the symmetric path, which halves their work), then the
+test-train matrix.  ``callback(pairs)`` is called after each block
 with the number of input pairs it covered, for a progress bar.
 """
 
@@ -24,7 +25,7 @@ def _blocks(n: int, size: int):
 def train_test_kernels(net, x_train, x_test=None, *, get: str | Sequence[str] = ("nngp", "ntk"),
                        block_size: int = 256, callback: Callable[[int], None] | None = None
                        ) -> tuple[Kernel, Kernel | None]:
-    """``(k_train_train, k_test_train)`` of ``net``, computed in blocks of ``block_size`` rows.
+    """``(k_train_train, k_test_train)`` of ``net``, computed in tiles of ``block_size``.
 
     Parameters
     ----------
@@ -33,7 +34,7 @@ def train_test_kernels(net, x_train, x_test=None, *, get: str | Sequence[str] = 
     x_test : Tensor ``(m, ...)``, optional
     get : "nngp", "ntk" or both
     block_size : int
-        Rows per block (memory and progress granularity).
+        Inputs per side of a tile (memory and progress granularity).
     callback : callable, optional
         Called with the number of input pairs of each finished block; the total is
         ``n (n + 1) / 2 + m n`` (see :func:`pair_count`).
@@ -52,26 +53,28 @@ def train_test_kernels(net, x_train, x_test=None, *, get: str | Sequence[str] = 
     n = len(x_train)
     dd = {g: x_train.new_empty(n, n) for g in gets}
     for i0, i1 in _blocks(n, block_size):
-        parts = [(i0, i1, net.kernel(x_train[i0:i1], get=gets))]
-        if i1 < n:
-            parts.append((i1, n, net.kernel(x_train[i0:i1], x_train[i1:], get=gets)))
-        for j0, j1, k in parts:
+        for j0, j1 in _blocks(n, block_size):
+            if j0 < i0:
+                continue  # the lower triangle is the transpose of the upper one
+            same = i0 == j0
+            k = net.kernel(x_train[i0:i1], None if same else x_train[j0:j1], get=gets)
             for g in gets:
                 block = getattr(k, g)
                 dd[g][i0:i1, j0:j1] = block
                 dd[g][j0:j1, i0:i1] = block.T
-        if callback is not None:
-            callback((i1 - i0) * (i1 - i0 + 1) // 2 + (i1 - i0) * (n - i1))
+            if callback is not None:
+                callback((i1 - i0) * (i1 - i0 + 1) // 2 if same else (i1 - i0) * (j1 - j0))
     k_dd = Kernel(nngp=dd.get("nngp"), ntk=dd.get("ntk"))
     if x_test is None:
         return k_dd, None
     td = {g: x_train.new_empty(len(x_test), n) for g in gets}
     for j0, j1 in _blocks(len(x_test), block_size):
-        k = net.kernel(x_test[j0:j1], x_train, get=gets)
-        for g in gets:
-            td[g][j0:j1] = getattr(k, g)
-        if callback is not None:
-            callback((j1 - j0) * n)
+        for i0, i1 in _blocks(n, block_size):
+            k = net.kernel(x_test[j0:j1], x_train[i0:i1], get=gets)
+            for g in gets:
+                td[g][j0:j1, i0:i1] = getattr(k, g)
+            if callback is not None:
+                callback((j1 - j0) * (i1 - i0))
     return k_dd, Kernel(nngp=td.get("nngp"), ntk=td.get("ntk"))
 
 
