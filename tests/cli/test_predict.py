@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import widenets.data
 from widenets.cli import main
@@ -52,3 +53,17 @@ def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys):
     assert run(["predict", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err
+
+
+def test_flattening_first_gives_the_same_kernels():
+    from widenets.cli.predict import flatten_if_first
+
+    ds = widenets.data.load("digits", 12, 5)
+    net = architecture("fc2-relu")
+    flat_train, flat_test = flatten_if_first(net, ds.x_train, ds.x_test)
+    assert flat_train.shape == (12, 64)
+    a, b = net.kernel(ds.x_test, ds.x_train), net.kernel(flat_test, flat_train)
+    for g in ("nngp", "ntk"):
+        torch.testing.assert_close(getattr(a, g), getattr(b, g), rtol=1e-13, atol=0)
+    cnn = architecture("cnn-gap-1")
+    assert flatten_if_first(cnn, ds.x_train)[0] is ds.x_train
