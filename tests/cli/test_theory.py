@@ -3,8 +3,17 @@
 import csv
 
 import pytest
+import torch
 
 from widenets.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The commands run single-threaded (small tensors); restore the setting afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def _run(capsys, *args):

@@ -14,8 +14,12 @@ ACTIVATION_HELP = ("tanh, erf, sin, relu, leaky_relu, linear, abs, gelu (z Phi(z
 
 
 def _activation(name: str, slope: float | None):
+    import torch
+
     from widenets.theory.effective.activations import from_name
 
+    # the computations are many small tensor operations: extra threads only add contention
+    torch.set_num_threads(1)
     return from_name(name, slope)
 
 

@@ -24,7 +24,7 @@ def test_one_input_one_output_is_the_edgeworth_conditional_mean():
     y = 1.3 * math.sqrt(g)
     p = g / gt
     expected = p * y + (1 - p) * v * (y**3 - 3 * gt * y) / (2 * n * gt**3)
-    res = posterior_mean(th, X[:1], torch.tensor([[y]], dtype=torch.float64), noise_var=noise)
+    res = th.posterior_mean(X[:1], torch.tensor([[y]], dtype=torch.float64), noise_var=noise)
     assert float(res["mean"][0, 0]) == pytest.approx(expected, rel=1e-12)
     assert float(res["gp"][0, 0]) == pytest.approx(p * y, rel=1e-12)
 

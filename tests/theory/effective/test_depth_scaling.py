@@ -65,3 +65,46 @@ def test_relu_angle_closes_like_three_pi_over_depth():
     psi = torch.arccos((k[:, 0, 1] / torch.sqrt(k[:, 0, 0] * k[:, 1, 1])).clamp(-1, 1))
     l = torch.arange(1, depth + 1, dtype=torch.float64)
     assert float(psi[-1] * l[-1] / (3 * math.pi)) == pytest.approx(1, abs=0.01)
+
+
+def test_equivalence_principle_learning_rates():
+    """lambda/L makes the critical ReLU NTK depth-independent exactly; the K*=0 scaling makes
+    tanh's approach lambda_b + lambda_W (each layer contributes ~1/L; §7)."""
+    x = torch.tensor([[1.0, 0.5, -0.3]], dtype=torch.float64)
+    relu = wn.theory.criticality(wn.Relu())
+    h = []
+    for depth in (3, 10, 30):
+        lb, lw = relu.learning_rates(depth, 0.4, 1.5)
+        th = wn.theory.effective(wn.Relu(), depth=depth, widths=100, weight_var=2.0,
+                                 lambda_b=lb, lambda_W=lw)
+        h.append(float(th.ntk_mean(x).H[-1, 0, 0]))
+    g0 = float((x * x).mean())
+    assert h == pytest.approx([0.4 + 1.5 * g0] * 3, rel=1e-12)
+    tanh = wn.theory.criticality(wn.Tanh())
+    values = []
+    for depth in (100, 400):
+        lb, lw = tanh.learning_rates(depth, 0.4, 1.5)
+        th = wn.theory.effective(wn.Tanh(), depth=depth, widths=100, lambda_b=lb, lambda_W=lw)
+        values.append(float(th.ntk_mean(x).H[-1, 0, 0]))
+    # log(L)/L corrections: the deeper network is closer to the limit
+    assert abs(values[1] - 1.9) < abs(values[0] - 1.9) and abs(values[1] - 1.9) < 0.05 * 1.9
+    with pytest.raises(wn.WidenetsError, match="learning-rate scaling"):
+        wn.theory.criticality(wn.Gelu()).learning_rates(4)
+
+
+@pytest.mark.parametrize("g0", [1.0, 0.5])
+def test_relu_ntk_fluctuations_grow_like_depth(g0):
+    """Critical ReLU, lambda_b = lambda_W = 1: by hand from the single-input recursions
+    (K = 2 g0, H = l h with h = 1 + g0, V = 5 K^2 (l - 1)), for large l
+    A/(H^2 l) -> (1 + K/2h + 5K^2/4h^2)/3, B/(H^2 l) -> 2/3, D/(HK l) -> 1/2 + 5K/4h,
+    F/(HK l) -> 1.  g0 = 0.5 gives the spec's table (0.63, 2/3, 4/3, 1); its caption's
+    "first-layer NTK 2" (g0 = 1) gives 11/12 and 7/4 instead (see the report)."""
+    depth = 1000
+    r = _run(wn.Relu(), depth, g0=g0)
+    k, h = 2 * g0, 1 + g0
+    big_h = r["H"][-1]
+    assert big_h == pytest.approx(depth * h, rel=1e-12)
+    got = [r["A"][-1] / big_h**2 / depth, r["B"][-1] / big_h**2 / depth,
+           r["D"][-1] / (big_h * k * depth), r["F"][-1] / (big_h * k * depth)]
+    limits = [(1 + k / (2 * h) + 5 * k * k / (4 * h * h)) / 3, 2 / 3, 0.5 + 5 * k / (4 * h), 1]
+    assert got == pytest.approx(limits, rel=3e-3)  # O(1/l) corrections at l = 1000

@@ -10,18 +10,22 @@ layer maps), :mod:`.scalar` (single-input layer maps, a second code path), :mod:
 (criticality), :mod:`.phase` (fixed points, correlation depths, phase diagram),
 :mod:`.exact` (deep linear and scale-invariant networks at any width), :mod:`.bayes`
 (posterior mean at O(1/n)), :mod:`.montecarlo` (estimators over finite networks),
-:mod:`.figures` (matplotlib, loaded lazily).
+:mod:`.estimators` (jackknife errors, width extrapolation), :mod:`.figures` (matplotlib,
+loaded lazily).
 """
 
 import sys
 import types
 
+from widenets.theory.effective.bayes import posterior_mean
 from widenets.theory.effective.critical import Criticality, CriticalPoint, criticality
+from widenets.theory.effective.phase import FixedPoint, PhaseDiagram, fixed_point, phase_diagram
 from widenets.theory.effective.results import EffectiveStatistics
 from widenets.theory.effective.theory import EffectiveTheory, effective
 
 __all__ = ["CriticalPoint", "Criticality", "EffectiveStatistics", "EffectiveTheory",
-           "criticality", "effective"]
+           "FixedPoint", "PhaseDiagram", "criticality", "effective", "fixed_point",
+           "phase_diagram", "posterior_mean"]
 
 
 class _CallableModule(types.ModuleType):

@@ -140,6 +140,45 @@ class Criticality:
                     " K1 grows like l^2 through the curvature c2")
         return "no power-law regime: kernels change exponentially with depth"
 
+    def chi_parallel(self, kernel: float, weight_var: float | None = None) -> float:
+        """``chi_par(K) = (C_W / 2K^2) <sigma^2 (z^2 - K)>_K`` (default ``C_W``: critical)."""
+        cw = self.weight_var if weight_var is None else weight_var
+        return single.chi_parallel(ActivationInfo(self.activation), kernel, cw)
+
+    def chi_perpendicular(self, kernel: float, weight_var: float | None = None) -> float:
+        """``chi_perp(K) = C_W <sigma'^2>_K`` (default ``C_W``: critical)."""
+        cw = self.weight_var if weight_var is None else weight_var
+        return single.chi_perpendicular(ActivationInfo(self.activation), kernel, cw)
+
+    def correlation_depth(self, bias_var: float, weight_var: float, input_var: float = 1.0):
+        """Fixed point, susceptibilities and correlation depths away from criticality
+        (:func:`widenets.theory.effective.phase.fixed_point`)."""
+        from widenets.theory.effective.phase import fixed_point
+
+        return fixed_point(self.activation, bias_var, weight_var, input_var)
+
+    def learning_rates(self, depth: int, lambda_b: float = 1.0,
+                       lambda_W: float = 1.0) -> tuple[list[float], list[float]]:
+        """Per-layer ``(lambda_b, lambda_W)`` making every layer contribute equally to the NTK
+        (the equivalence principle, PDLT §9.2-9.4; effective_theory.md §7, our derivation):
+
+        * scale-invariant: ``lambda/L`` in every layer, so ``H^{(L)} = lambda_b +
+          lambda_W A2 K*`` exactly at any depth;
+        * K* = 0: ``lambda_b^{(l)} = lambda_b L^{p-1} / l^p`` and
+          ``lambda_W^{(l)} = lambda_W (-a1 / sigma_1^2) (l/L)^{1-p}`` (``p = p_perp``), so
+          that ``H^{(L)} -> lambda_b + lambda_W`` for deep networks.
+        """
+        cls = self.universality_class
+        if cls == "scale-invariant":
+            return [lambda_b / depth] * depth, [lambda_W / depth] * depth
+        if cls == "K*=0":
+            p, s1 = self.p_perp, ActivationInfo(self.activation).taylor(1)[1]
+            layers = range(1, depth + 1)
+            return ([lambda_b * depth ** (p - 1) / l**p for l in layers],
+                    [lambda_W * (-self.a1 / s1**2) * (l / depth) ** (1 - p) for l in layers])
+        raise WidenetsError(f"learning-rate scaling is specified for the scale-invariant and "
+                            f"K*=0 classes; {self.message}")
+
     def __str__(self) -> str:
         lines = [self.message] + ["  " + p.describe() for p in self.points]
         if self.universality_class != "none":

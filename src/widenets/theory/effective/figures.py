@@ -102,14 +102,14 @@ def ntk_variance_vs_width(activations=("tanh", "relu"), depth: int = 4,
         theory_line = []
         for n in widths:
             theory, x = _critical_theory(name, depth, n, ntk_lambdas=True)
-            net = theory.network(out_features=4)
+            net = theory.network(out_features=16)
             batches = []
             for chunk in montecarlo.chunks(n_networks, depth * n * n):
                 nets = montecarlo.from_modules([net.module(seed=seed + 10**6 * n + s,
                                                            in_shape=(x.shape[1],))
                                                 for s in chunk])
                 batches.append(montecarlo.forward(theory, nets, x, ntk=True))
-            h = torch.cat([b.ntk[:, range(4), range(4), 0, 0] for b in batches])  # (S, 4)
+            h = torch.cat([b.ntk[:, range(16), range(16), 0, 0] for b in batches])  # (S, 16)
             value, se = estimators.jackknife({"h": h.mean(1), "h2": (h * h).mean(1)},
                                              lambda m: m["h2"] / m["h"] ** 2 - 1)
             pred = float(theory.ntk_fluctuations(x).ntk_relative_variance()[0])

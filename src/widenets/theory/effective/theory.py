@@ -121,6 +121,13 @@ class EffectiveTheory:
         """
         return self._compute(x, "ntk_fluctuations")
 
+    def posterior_mean(self, x_train, y_train, x_test=None, noise_var: float = 0.0) -> dict:
+        """Bayesian posterior mean of the outputs at O(1/n) (PDLT §6.4); warns where the
+        expansion is unreliable.  See :func:`widenets.theory.effective.bayes.posterior_mean`."""
+        from widenets.theory.effective.bayes import posterior_mean
+
+        return posterior_mean(self, x_train, y_train, x_test, noise_var)
+
     # -- internals ------------------------------------------------------------------------
     def gram(self, x) -> Tensor:
         """``x x^T / n0`` of validated inputs, float64."""
@@ -136,10 +143,16 @@ class EffectiveTheory:
         if m > 2 and not any_m:
             raise ShapeError(expected("x", "at most 2 inputs for the four-index tensors "
                                       "(V, A, B, D, F)", tuple(torch.as_tensor(x).shape)))
-        key = (g0.cpu().numpy().tobytes(), m, what)
-        if key not in self._cache:
-            self._cache[key] = self._run(g0, what)
-        stats = self._cache[key]
+        base = (g0.cpu().numpy().tobytes(), m)
+        # a computation of more fields serves the smaller requests too
+        found = [self._cache[(*base, w)] for w in (what, "ntk_fluctuations")
+                 if (*base, w) in self._cache and set(FIELDS[what]) <= set(FIELDS[w])]
+        if not found:
+            if len(self._cache) >= 16:  # keep the few most recent inputs only
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[(*base, what)] = self._run(g0, what)
+            found = [self._cache[(*base, what)]]
+        stats = found[0]
         if stats.V is not None and self.depth > 1:
             self._warn_expansion(stats)
         return stats
