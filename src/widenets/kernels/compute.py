@@ -47,7 +47,9 @@ def compute_kernel(net, x1, x2=None, *, get: str | Sequence[str] = ("nngp", "ntk
     else:
         nngp, ntk = _blocked(net, x1, x2, full, with_ntk, block)
     for name, value in (("nngp", nngp), ("ntk", ntk)):
-        if value is not None and not torch.isfinite(value).all():
+        # one pass (a sum) in the common case; the elementwise check only if it is not finite
+        if value is not None and not torch.isfinite(value.sum()) \
+                and not torch.isfinite(value).all():
             raise InputValueError(
                 f"the {name} kernel overflowed to inf/NaN: the pre-activation variances grow "
                 "too large for this network (reduce weight_std or the depth; Exp and "
@@ -129,8 +131,15 @@ def _block(net, x1, x2, full, with_ntk):
     out = net.kernel_step(state)
     nngp, ntk = _output(out, out.nngp), (None if out.ntk is None else _output(out, out.ntk))
     if out.index is None:
+        if x2 is None:  # flat inputs keep the whole grid (no gathers); make it exactly symmetric
+            nngp, ntk = _mirror(nngp), (None if ntk is None else _mirror(ntk))
         return nngp, ntk
     return _symmetric(out, nngp, len(x1)), (None if ntk is None else _symmetric(out, ntk, len(x1)))
+
+
+def _mirror(t: torch.Tensor) -> torch.Tensor:
+    """The upper triangle of ``t`` and its mirror image."""
+    return torch.triu(t) + torch.triu(t, 1).transpose(0, 1)
 
 
 def _output(state: KernelState, t: torch.Tensor) -> torch.Tensor:
@@ -157,7 +166,7 @@ def input_state(x1: torch.Tensor, x2: torch.Tensor | None, full: bool,
     spatial = tuple(x1.shape[2:])
     grid = _pair_kernel(x1, x1 if x2 is None else x2, full) / channels
     index = None
-    if x2 is None:
+    if x2 is None and spatial:  # images: compute each unordered pair once
         index = tuple(torch.triu_indices(len(x1), len(x1), device=x1.device))
         grid = grid[index[0], index[1]]
     return KernelState(

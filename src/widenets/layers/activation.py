@@ -47,7 +47,7 @@ class Activation(Layer):
 
     def kernel_step(self, state: KernelState) -> KernelState:
         v1, v2 = state.variances()
-        nngp, ntk = self.pair_rule(state.nngp, state.ntk, v1, v2)
+        nngp, ntk = fused_pair_rule(self, state.nngp, state.ntk, v1, v2)
         return state.replace(nngp=nngp, ntk=ntk, cov1=self._self_dual(state, state.cov1),
                              cov2=None if state.cov2 is None
                              else self._self_dual(state, state.cov2), is_gaussian=False)
@@ -60,3 +60,23 @@ class Activation(Layer):
 
     def build(self, seeds):
         return modules.Activation(self.function, repr(self))
+
+
+# elementwise passes of a dual kernel in eager PyTorch (clip, angle, closed form, NTK product)
+_PASSES = 24
+
+
+def fused_pair_rule(layer: Activation, nngp: Tensor, ntk: Tensor | None, v1: Tensor,
+                    v2: Tensor) -> tuple[Tensor, Tensor | None]:
+    """:meth:`Activation.pair_rule`, compiled into one loop when the tensors are large enough
+    to repay compiling (:func:`widenets.kernels.fused.fused`); quadrature layers stay eager."""
+    from widenets.kernels.fused import fused
+    from widenets.layers.elementwise import Elementwise
+
+    if isinstance(layer, Elementwise):
+        return layer.pair_rule(nngp, ntk, v1, v2)
+    key = ("activation", layer, ntk is not None, nngp.dtype, nngp.device.type, nngp.ndim,
+           v1.ndim)
+    fn = fused(key, lambda c, t, a, b: layer.pair_rule(c, t, a, b), nngp.numel() * _PASSES,
+               dynamic=True)
+    return fn(nngp, ntk, v1, v2)
