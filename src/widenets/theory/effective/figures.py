@@ -72,17 +72,18 @@ def vertex_vs_aspect_ratio(activations=DEFAULT_ACTIVATIONS, widths=(32, 128, 512
             ax.errorbar([r[3] for r in pts], [r[4] for r in pts], yerr=[r[5] for r in pts],
                         fmt=marker, color=color, ms=4, capsize=2, alpha=0.8,
                         label=f"{name} MC" if n == widths[0] else None)
-            ax.plot(*zip(*th_lines, strict=True), "-", color=color, lw=0.8, alpha=0.6)
-        if name == "relu":
-            r = np.geomspace(min(depths) / max(widths), max(depths) / min(widths), 100)
-            ax.plot(r, np.exp(5 * r) - 1, ":", color=color,
-                    label=r"relu exact: $e^{5L/n} - 1$ ($n \to \infty$ at fixed L/n)")
+            ax.plot(*zip(*th_lines, strict=True), "-", color=color, lw=1,
+                    label=f"{name} O(1/n) theory" if n == widths[0] else None)
+            if name == "relu":  # exact at any width (effective_theory.md §5)
+                exact = [(d / n, (1 + 5 / n) ** (d - 1) - 1) for d in depths]
+                ax.plot(*zip(*exact, strict=True), ":", color="k", lw=1,
+                        label=r"relu exact $(1+5/n)^{L-1}-1$" if n == widths[0] else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("aspect ratio L/n (depth / width, dimensionless)")
     ax.set_ylabel(r"$V/(nK^2) = \mathrm{Var}(\hat G)/E[\hat G]^2$ (dimensionless)")
-    ax.set_title("Finite-width fluctuations grow with L/n (thin lines: O(1/n) theory, "
-                 "one per width)", fontsize=9)
+    ax.set_title("Finite-width fluctuations grow with L/n (one line per width; markers "
+                 "o, s, ^ for n = " + ", ".join(map(str, widths)) + ")", fontsize=9)
     ax.legend(fontsize=8)
     columns = ["activation", "width", "depth", "aspect_ratio", "mc", "mc_se", "theory"]
     return fig, {"columns": columns, "rows": rows, "n_networks": n_networks, "seed": seed}
