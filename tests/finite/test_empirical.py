@@ -83,6 +83,10 @@ NETWORKS = {
     "residual-layernorm": (wn.serial(wn.Dense(6, 1.0, 0.1),
                                      wn.Residual(wn.serial(wn.Tanh(), wn.Dense(6, 1.0, 0.1))),
                                      wn.LayerNorm(), wn.Dense(2, bias_std=0.1)), (4,), True),
+    "parallel-branches": (wn.serial(wn.Dense(5, 1.2, 0.1), wn.FanOut(2),
+                                    wn.parallel(wn.serial(wn.Tanh(), wn.Dense(4, 1.1, 0.2)),
+                                                wn.Dense(4, 0.9)),
+                                    wn.FanInSum(), wn.Erf(), wn.Dense(2, 1.0, 0.1)), (3,), True),
 }
 
 

@@ -92,7 +92,8 @@ def sample_posterior(net, x_train, y_train, *, temperature: float, n_steps: int,
     n_chains : int
         Independent chains, sampled together (vectorised).
     trained : {"all", "readout"}
-        Sample every layer, or only the readout (the others stay at their initial values).
+        Sample every layer, or only the readout (the others stay at their values in the first
+        chain's starting network).
 
     Returns
     -------

@@ -50,7 +50,8 @@ def energy_and_grad(target, phi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def _proposal(target, state: ChainState, eps: float, generator: torch.Generator):
     """One Langevin proposal and its Metropolis–Hastings log acceptance ratio."""
     phi = state.phi
-    noise = torch.randn(phi.shape, generator=generator, dtype=phi.dtype)
+    # drawn on the CPU generator (reproducible, checkpointable), then moved
+    noise = torch.randn(phi.shape, generator=generator, dtype=phi.dtype).to(phi.device)
     new = phi - eps * state.grad + math.sqrt(2 * eps) * noise
     energy, grad, f = energy_and_grad(target, new)
     log_forward = -0.5 * (noise**2).sum(1)
@@ -106,7 +107,8 @@ def _adapt(adapt: dict, accept_prob: float) -> tuple[dict, float]:
 
 def step(target, state: ChainState, settings: dict, generator) -> ChainState:
     new, energy, grad, f, log_ratio = _proposal(target, state, state.step_size, generator)
-    uniform = torch.rand(len(log_ratio), generator=generator, dtype=log_ratio.dtype)
+    uniform = torch.rand(len(log_ratio), generator=generator,
+                         dtype=log_ratio.dtype).to(log_ratio.device)
     prob = log_ratio.clamp(max=0).exp()
     if settings["method"] == "mala":
         accept = uniform.log() < log_ratio

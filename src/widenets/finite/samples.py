@@ -108,6 +108,10 @@ class PosteriorSamples:
         """Posterior mean of an attribute (over all draws of all chains)."""
         return getattr(self, name).mean(0)
 
+    def variance(self, name: str) -> Tensor:
+        """Posterior variance of an attribute (e.g. ``Var f(x0)`` from ``test_predictions``)."""
+        return getattr(self, name).var(0)
+
     def mcse(self, name: str) -> Tensor:
         """Monte Carlo standard error of :meth:`mean`, elementwise (ArviZ, autocorrelation-
         and chain-aware)."""

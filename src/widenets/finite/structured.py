@@ -35,7 +35,7 @@ Tensor = torch.Tensor
 
 @dataclass
 class Factored:
-    """``(w2 <h, h'> + b2) * <g, g'>`` with ``h`` (n, d) or None, ``g`` (k, n, o)."""
+    """``(w2 <h, h'> + b2) * <g, g'>`` with ``h`` (n, d) or None, ``g`` (n, k, o)."""
 
     h: Tensor | None
     g: Tensor
@@ -45,7 +45,7 @@ class Factored:
 
 @dataclass
 class Jacobian:
-    """Per-example Jacobian block, output-major ``(k, n, D)``, contracted directly."""
+    """Per-example Jacobian block ``(n, k, D)`` times ``sqrt(scale)``, contracted directly."""
 
     j: Tensor
     scale: float = 1.0
@@ -63,6 +63,7 @@ def _has_params(module: torch.nn.Module) -> bool:
 
 
 def _scales(layer: Affine) -> tuple[float, float]:
+    """Factors between the stored and the applied weight and bias."""
     if layer.parameterization == "standard":
         return 1.0, 1.0 if layer.bias is not None else 0.0
     c_w = layer.weight_std / math.sqrt(layer.fan_in)
@@ -73,6 +74,7 @@ def _scales(layer: Affine) -> tuple[float, float]:
 def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
     """Factored and Jacobian pieces of every parameterised module for inputs ``x``.
 
+    Cotangents are kept example-major, ``(n, k, ...)``: ``ct[i, a] = d f_a(x_i) / d z``.
     Returns the pieces and the number of outputs ``k``.
     """
     chain = leaves(model)
@@ -92,8 +94,7 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
         raise ShapeError(expected("model output", "of shape (n, n_outputs)",
                                   tuple(getattr(h, "shape", ())) or type(h).__name__))
     k = h.shape[1]
-    # cotangent of output a for every example: e_a, shape (k, n, k)
-    ct = torch.eye(k, dtype=h.dtype, device=h.device).unsqueeze(1).expand(k, len(x), k)
+    ct = torch.eye(k, dtype=h.dtype, device=h.device).expand(len(x), k, k)
     pieces = []
     for index in range(len(chain) - 1, first - 1, -1):
         if index in trained:
@@ -104,16 +105,16 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
 
 
 def _pull(module, h, pullback, ct: Tensor) -> Tensor:
-    """Cotangents ``(k, n, ...)`` at the module's input, from those at its output.
+    """Cotangents ``(n, k, ...)`` at the module's input, from those at its output.
 
-    Elementwise, pooling and affine modules are pulled back directly on the ``k * n`` batch
+    Elementwise, pooling and affine modules are pulled back directly on the ``n * k`` batch
     (a vmapped generic pullback would first copy its saved inputs k times); anything else
     through its own vectorised pullback.
     """
     if isinstance(h, Tensor):
         if isinstance(module, Activation):
             # the Jacobian is diagonal: phi'(h) is the pullback of ones
-            return ct * pullback(torch.ones_like(h))[0]
+            return ct * pullback(torch.ones_like(h))[0].unsqueeze(1)
         if isinstance(module, GlobalAvgPool):
             spatial = h.shape[2:]
             return (ct / math.prod(spatial)).reshape(*ct.shape, *[1] * len(spatial)) \
@@ -121,50 +122,52 @@ def _pull(module, h, pullback, ct: Tensor) -> Tensor:
         if isinstance(module, Affine) and (module.padding != "circular"
                                            or not module.kernel_size):
             return _affine_input_grad(module, h, ct)
-    return vmap(pullback)(ct)[0]
+    return vmap(pullback, in_dims=1, out_dims=1)(ct)[0]
 
 
 def _affine_input_grad(layer: Affine, h: Tensor, ct: Tensor) -> Tensor:
-    weight, _ = layer._scaled()
-    k, n = ct.shape[:2]
+    weight = layer.weight * _scales(layer)[0]
+    n, k = ct.shape[:2]
     if not layer.kernel_size:
         if h.ndim == 2:
             return ct @ weight
         return (ct.movedim(2, -1) @ weight).movedim(-1, 2)
     dims = len(layer.kernel_size)
     if dims > 2:
-        return _generic_input_grad(layer, h, ct)
+        _, pullback = vjp(layer, h)
+        return vmap(pullback, in_dims=1, out_dims=1)(ct)[0]
     padded = pad_input(h, layer.kernel_size, layer.stride, layer.padding).shape[2:]
-    # the transposed convolution; output_padding restores rows the stride skipped
-    extra = tuple(p - ((o - 1) * st + w) for p, o, st, w in
-                  zip(padded, ct.shape[3:], layer.stride, layer.kernel_size, strict=True))
-    transpose = (F.conv_transpose1d, F.conv_transpose2d)[dims - 1]
-    g = transpose(ct.reshape(k * n, *ct.shape[2:]), weight, stride=layer.stride,
-                  output_padding=extra)
+    flat = ct.reshape(n * k, *ct.shape[2:])
+    if all(st == 1 for st in layer.stride):
+        # a full correlation with the flipped, transposed kernel: the same numbers as the
+        # transposed convolution, through the (much faster on CPU) forward convolution
+        conv = (F.conv1d, F.conv2d)[dims - 1]
+        g = conv(flat, weight.flip(list(range(2, 2 + dims))).transpose(0, 1),
+                 padding=tuple(w - 1 for w in layer.kernel_size))
+    else:  # output_padding restores the rows the stride skipped
+        extra = tuple(p - ((o - 1) * st + w) for p, o, st, w in
+                      zip(padded, ct.shape[3:], layer.stride, layer.kernel_size, strict=True))
+        transpose = (F.conv_transpose1d, F.conv_transpose2d)[dims - 1]
+        g = transpose(flat, weight, stride=layer.stride, output_padding=extra)
     lows = [pad_plan(size, w, st, layer.padding)[0] for size, w, st in
             zip(h.shape[2:], layer.kernel_size, layer.stride, strict=True)]
     window = tuple(slice(lo, lo + size) for lo, size in zip(lows, h.shape[2:], strict=True))
-    return g[(slice(None), slice(None), *window)].reshape(k, *h.shape)
+    return g[(slice(None), slice(None), *window)].reshape(n, k, *h.shape[1:])
 
 
-def _generic_input_grad(module, h: Tensor, ct: Tensor) -> Tensor:
-    _, pullback = vjp(module, h)
-    return vmap(pullback)(ct)[0]
-
-
-def _module_pieces(module, h: Tensor, ct: Tensor) -> list:
+def _module_pieces(module, h, ct: Tensor) -> list:
     if isinstance(module, Affine) and isinstance(h, Tensor):
         c_w, c_b = _scales(module)
         if not module.kernel_size and h.ndim == 2:
             return [Factored(h, ct, c_w**2, c_b**2)]
         return _spatial_pieces(module, h, ct, c_w, c_b)
-    return [Jacobian(_per_example_jacobian(module, h, ct).transpose(0, 1))]
+    return [Jacobian(_per_example_jacobian(module, h, ct))]
 
 
 def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float) -> list:
     """Convolution (or a dense layer acting on the channels of an image)."""
-    k, n = ct.shape[:2]
-    g = ct.flatten(3)  # (k, n, O, P)
+    n, k = ct.shape[:2]
+    g = ct.flatten(3)  # (n, k, O, P)
     if not layer.kernel_size:
         patches = h.flatten(2)  # (n, C, P)
     elif len(layer.kernel_size) in (1, 2):
@@ -176,18 +179,17 @@ def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float
             window, stride = layer.kernel_size, layer.stride
         patches = F.unfold(padded, window, stride=stride)  # (n, C*T, P)
     else:  # 3-d convolutions: no unfold in torch, use the generic per-example Jacobian
-        return [Jacobian(_per_example_jacobian(layer, h, ct).transpose(0, 1))]
-    # per-example weight gradients, one batched product per output (no transposed copies)
-    patches_t = patches.transpose(1, 2)  # (n, P, C*T)
-    j = torch.stack([torch.bmm(g[a], patches_t) for a in range(k)])  # (k, n, O, C*T)
-    pieces: list = [Jacobian(j.reshape(k, n, -1), c_w**2)]
+        return [Jacobian(_per_example_jacobian(layer, h, ct))]
+    # per-example weight gradients of all k outputs: one batched product over examples
+    j = torch.bmm(g.reshape(n, -1, g.shape[-1]), patches.transpose(1, 2))  # (n, k*O, C*T)
+    pieces: list = [Jacobian(j.reshape(n, k, -1), c_w**2)]
     if layer.bias is not None:
         pieces.append(Factored(None, g.sum(-1), 0.0, c_b**2))
     return pieces
 
 
 def _per_example_jacobian(module, h, ct: Tensor) -> Tensor:
-    """``d <ct[a], module(h_i)> / d params`` for every example i and output a: (n, k, D)."""
+    """``d <ct[i, a], module(h_i)> / d params`` for every example i and output a: (n, k, D)."""
     params = {name: p.detach() for name, p in module.named_parameters()}
 
     def one(h_i, ct_i):
@@ -199,33 +201,7 @@ def _per_example_jacobian(module, h, ct: Tensor) -> Tensor:
         grads = vmap(pullback)(ct_i)[0]
         return torch.cat([grads[name].flatten(1) for name in params], dim=1)
 
-    return vmap(one, in_dims=(0, 1))(h, ct)
-
-
-def _gram(g1: Tensor, g2: Tensor, output_axes: str) -> Tensor:
-    """``<g1[a, i], g2[b, j]>`` over the last axis, for (k, n, o) cotangents."""
-    k, n1, n2 = g1.shape[0], g1.shape[1], g2.shape[1]
-    if output_axes == "trace":
-        return g1.transpose(0, 1).reshape(n1, -1) @ g2.transpose(0, 1).reshape(n2, -1).T
-    if output_axes == "diagonal":
-        return torch.bmm(g1, g2.transpose(1, 2)).permute(1, 2, 0)
-    full = g1.reshape(k * n1, -1) @ g2.reshape(k * n2, -1).T
-    return full.reshape(k, n1, k, n2).permute(1, 3, 0, 2)
-
-
-def _contract_output_major(j1: Tensor, j2: Tensor, output_axes: str) -> Tensor:
-    """NTK block of per-example Jacobians ``(k, n1, D)`` and ``(k, n2, D)``."""
-    k, n1 = j1.shape[:2]
-    n2 = j2.shape[1]
-    if output_axes == "trace":
-        out = j1[0] @ j2[0].T
-        for a in range(1, k):
-            out.addmm_(j1[a], j2[a].T)
-        return out
-    if output_axes == "diagonal":
-        return torch.bmm(j1, j2.transpose(1, 2)).permute(1, 2, 0)
-    full = j1.reshape(k * n1, -1) @ j2.reshape(k * n2, -1).T
-    return full.reshape(k, n1, k, n2).permute(1, 3, 0, 2)
+    return vmap(one)(h, ct)
 
 
 def contract_jacobians(j1: Tensor, j2: Tensor, output_axes: str) -> Tensor:
@@ -245,13 +221,13 @@ def contract(pieces1: list, pieces2: list, output_axes: str) -> Tensor:
     total = None
     for p1, p2 in zip(pieces1, pieces2, strict=True):
         if isinstance(p1, Factored):
-            term = _gram(p1.g, p2.g, output_axes)
+            term = contract_jacobians(p1.g, p2.g, output_axes)  # <g[i, a], g'[j, b]>
             scale = p1.b2 if p1.h is None else p1.w2 * (p1.h @ p2.h.T) + p1.b2
             if isinstance(scale, Tensor):
                 scale = scale.reshape(*scale.shape, *([1] * (term.ndim - 2)))
             term = term * scale
         else:
-            term = _contract_output_major(p1.j, p2.j, output_axes)
+            term = contract_jacobians(p1.j, p2.j, output_axes)
             if p1.scale != 1.0:
                 term = term * p1.scale
         total = term if total is None else total + term
