@@ -121,3 +121,20 @@ def test_deep_relu_renormalises_the_depth_l_kernel_by_u():
     np.testing.assert_allclose(th.renormalised_kernel, u * th.kernel, rtol=1e-14)
     gp = th.infinite_width()
     assert th.predict(xt).mean.shape == gp.predict(xt).mean.shape == (50,)
+
+
+def test_li_sompolinsky_mean_field_equations():
+    """Spec §5: in Li & Sompolinsky's variables (one prior variance sigma^2 = 1/lambda for every
+    layer, u_l = sigma^2 Qbar_l, input kernel K = sigma^2 X X^T / N0, r_LS = y^T K^-1 y / P)
+    the T = 0 saddle point satisfies u_l = sigma^2 (1 - alpha_l) + sigma^2 alpha_l r_LS /
+    (u_1 ... u_L) -- an independent transcription of their equations."""
+    x, y, _, _ = regression_data(30, 50, 4)
+    lam, widths = 2.5, [40, 90, 60]
+    th = proportional(mlp(None, widths, [lam] * 4), x, y, temperature=0.0)
+    sigma2 = 1 / lam
+    u = sigma2 * np.array(th.order_parameters.qbar)
+    k_ls = sigma2 * (x @ x.T).numpy() / x.shape[1]
+    r_ls = float(y.numpy() @ np.linalg.solve(k_ls, y.numpy())) / len(y)
+    alpha = len(y) / np.array(widths)
+    np.testing.assert_allclose(u, sigma2 * (1 - alpha) + sigma2 * alpha * r_ls / np.prod(u),
+                               rtol=1e-9)

@@ -53,7 +53,7 @@ def test_figure_returns_figure_and_its_data():
     axes = fig.get_axes()
     assert len(axes) == 2
     assert axes[0].get_xlabel() == "hidden width $N_1$" and axes[0].get_xscale() == "log"
-    labels = axes[0].get_legend_handles_labels()[1]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("Langevin" in s for s in labels) and any("infinite" in s for s in labels)
     assert data["rows"] == curve.rows and data["settings"]["arch"] == "1hl-erf"
 

@@ -105,3 +105,14 @@ def test_mean_corrected_predictor_against_a_dense_gp():
                          mean_correction=False)
     assert abs(a - plain.order_parameters.qbar[0]) < 0.05 * a
     assert abs(b - a) > 1e-3
+
+
+def test_zero_temperature_on_a_singular_kernel_is_refused_with_a_way_out():
+    x, y, _, _ = regression_data(40, 10, 3)  # P > N0: the ReLU kernel is still full rank,
+    x = x[:, :1].repeat(1, 10)               # but inputs on a line make it rank deficient
+    net = mlp(wn.Relu(), [20], [1.0, 1.0])
+    with pytest.warns(wn.WidenetsWarning), pytest.raises(wn.WidenetsError, match="T = 0"):
+        proportional(net, x, y, temperature=0.0)
+    with pytest.warns(wn.WidenetsWarning):
+        th = proportional(net, x, y, temperature=0.0, mean_correction=False)
+    assert math.isfinite(th.order_parameters.qbar[0])

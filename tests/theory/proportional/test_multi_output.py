@@ -95,3 +95,23 @@ def test_multi_output_deep_network_is_refused():
     with pytest.raises(wn.WidenetsError, match="one hidden layer"):
         proportional(mlp(wn.Erf(), [10, 10], [1.0] * 3, n_outputs=2), x,
                      torch.zeros(20, 2, dtype=torch.float64), temperature=0.1)
+
+
+def test_infinite_width_with_several_outputs_is_independent_gps():
+    """At Qbar = I the outputs are independent NNGP posteriors; errors average over outputs
+    (the sampler's convention)."""
+    x, _, xt, _ = regression_data(25, 40, 8)
+    y, yt = torch.as_tensor(labels(25, 2, 9)), torch.as_tensor(labels(50, 2, 10))
+    gp = proportional(mlp(wn.Erf(), [10], [1.0, 1.0], n_outputs=2), x, y,
+                      temperature=0.1).infinite_width()
+    singles = [proportional(mlp(wn.Erf(), [10], [1.0, 1.0]), x, y[:, a],
+                            temperature=0.1).infinite_width() for a in range(2)]
+    pred = gp.predict(xt)
+    assert pred.mean.shape == pred.variance.shape == (50, 2)
+    for a, single in enumerate(singles):
+        np.testing.assert_allclose(pred.mean[:, a], single.predict(xt).mean, rtol=1e-10)
+        np.testing.assert_allclose(pred.variance[:, a], single.predict(xt).variance, rtol=1e-10)
+    assert gp.test_error(xt, yt).total == pytest.approx(
+        np.mean([s.test_error(xt, yt[:, a]).total for a, s in enumerate(singles)]), rel=1e-10)
+    assert gp.train_error().total == pytest.approx(
+        np.mean([s.train_error().total for s in singles]), rel=1e-10)

@@ -35,6 +35,7 @@ def learning_curve_figure(curve: LearningCurve | None = None, *,
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     if curve is None:
         curve = learning_curve(settings or LearningCurveSettings())
@@ -42,13 +43,19 @@ def learning_curve_figure(curve: LearningCurve | None = None, *,
     lams = sorted({r["readout_prior"] for r in curve.rows})
     colours = plt.get_cmap("viridis")([i / max(len(lams) - 1, 1) * 0.85 for i in
                                        range(len(lams))])
-    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4.2 * (len(sizes) + 1), 3.6),
+    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4.2 * (len(sizes) + 1) + 2.2, 3.6),
                              squeeze=False, constrained_layout=True)
     for ax, p in zip(axes[0], sizes, strict=False):
         for lam, colour in zip(lams, colours, strict=True):
             _panel(ax, curve.rows, p, lam, colour)
         ax.set(xscale="log", xlabel="hidden width $N_1$", ylabel="test error",
                title=f"P = {p}")
+        widths = sorted({r["width"] for r in curve.rows if r["kind"] in ("theory", "langevin")
+                         and r["n_train"] == p})
+        ax.set_xticks([w for w in curve.settings.widths if w in widths] or widths[:: max(
+            len(widths) // 5, 1)])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax = axes[0][-1]
     for lam, colour in zip(lams, colours, strict=True):
         for p, marker, style in zip(sizes, "osd^v<>", ("-", "--", ":", "-."), strict=False):
@@ -64,12 +71,16 @@ def learning_curve_figure(curve: LearningCurve | None = None, *,
                             yerr=[r["qbar_se"] for r in lang], fmt=marker, color=colour,
                             capsize=3, ms=5)
     ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if len(sizes) > 1:
         ax.legend(fontsize=7, loc="best")
     ax.set(xscale="log", yscale="log", xlabel=r"$\alpha = P / N_1$",
            ylabel=r"$\bar Q$ (readout order parameter)", title=r"$\bar Q \to 1$ as $\alpha \to 0$")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].legend(handles, labels, fontsize=7, loc="best")
+    legend = {}
+    for ax in axes[0][:-1]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend.keys()), fontsize=7, loc="outside right upper")
     s = curve.settings
     fig.suptitle(f"{curve.task}; {s.arch}, T = {s.temperature:g}, "
                  f"$\\lambda_0$ = {s.input_prior:g}", fontsize=9)

@@ -59,6 +59,10 @@ class ProportionalTheory(KernelTheory):
             self._finish(saddle.qbar, saddle.action, saddle.curvature)
             return
         split = mean_corrected.MeanSplit.of(self.kernel, means, arch.priors[-1], self._y[:, 0])
+        if t == 0 and split.values.min() <= self.spectrum.rank_tol:
+            raise HyperparameterError(expected(
+                "temperature", "> 0 for the mean-corrected action on a singular kernel (or "
+                "pass mean_correction=False for the rank-aware T = 0 closed form)", t))
         a, b = mean_corrected.solve(split, width, t, saddle.qbar[0])
         self._mean_split = (means, a, b)
         kr = mean_corrected.renormalised(self.kernel, means, means, arch.priors[-1], a, b)
@@ -80,15 +84,15 @@ class ProportionalTheory(KernelTheory):
         n = len(self._y)
         if isinstance(qbar[0], np.ndarray):
             scales, rotation = np.linalg.eigh(qbar[0])
-            renorm, readout = float(np.trace(qbar[0])) / len(scales), float(
-                np.trace(qbar[0])) / len(scales)
+            renorm = readout = float(np.trace(qbar[0])) / len(scales)
             self._predictor = RenormalisedGP(self.spectrum, scales, rotation, self.temperature)
             self.renormalised_kernel = None
         else:
             renorm, readout = float(np.prod(qbar)), float(qbar[-1])
+            n_out = self._y.shape[1]  # > 1 only for the infinite-width GP of several outputs
             if kr is None:
-                self._predictor = RenormalisedGP(self.spectrum, np.array([renorm]), np.eye(1),
-                                                 self.temperature)
+                self._predictor = RenormalisedGP(self.spectrum, np.full(n_out, renorm),
+                                                 np.eye(n_out), self.temperature)
                 self.renormalised_kernel = renorm * self.kernel
             else:
                 spec = one_layer.Spectrum.of(kr, self._y)

@@ -26,7 +26,7 @@ class ErrorBreakdown:
     """A posterior-averaged squared error ``total = bias_squared + variance``.
 
     ``bias_squared`` is the error of the posterior-mean predictor; ``variance`` the posterior
-    variance of the output, both averaged over the points (and summed over outputs).
+    variance of the output, both averaged over the points and outputs.
     ``float(err)`` is ``total``.
     """
 
@@ -120,15 +120,10 @@ class RenormalisedGP:
         var = np.stack(variances, 1) @ (self.rotation.T**2)
         return mean, var
 
-    def test_error(self, k0: np.ndarray, k00: np.ndarray, y: np.ndarray) -> ErrorBreakdown:
-        mean, var = self.predict(k0, k00)
-        y = y.reshape(len(y), -1)
-        return ErrorBreakdown(float(((y - mean) ** 2).sum(1).mean()), float(var.sum(1).mean()))
-
     def train_error(self) -> ErrorBreakdown:
         z2 = (self.spec.z @ self.rotation) ** 2
         bias2 = variance = 0.0
         for a, q in enumerate(self.scales):
             b, v = train_error_terms(self.spec, q, self.temperature, z2[:, a])
             bias2, variance = bias2 + float(b), variance + float(v)
-        return ErrorBreakdown(bias2, variance)
+        return ErrorBreakdown(bias2 / len(self.scales), variance / len(self.scales))

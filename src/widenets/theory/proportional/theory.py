@@ -104,14 +104,15 @@ class KernelTheory:
 
     def test_error(self, x_test, y_test) -> ErrorBreakdown:
         """Posterior-averaged squared error ``<(y - f(x))^2>`` = bias^2 + variance (spec §3.5),
-        averaged over the test points (summed over outputs)."""
+        averaged over the test points and outputs (the sampler's ``test_mse``)."""
         x = self._inputs("x_test", x_test)
         y = self._labels("y_test", y_test, len(x))
         mean, var = self._moments(*self._test_kernels(x), x)
-        return ErrorBreakdown(float(((y - mean) ** 2).sum(1).mean()), float(var.sum(1).mean()))
+        return ErrorBreakdown(float(((y - mean) ** 2).mean()), float(var.mean()))
 
     def train_error(self) -> ErrorBreakdown:
-        """Posterior-averaged squared error on the training set (spec §3.5)."""
+        """Posterior-averaged squared error on the training set (spec §3.5), averaged over
+        the training points and outputs."""
         return self._train_error()
 
     @property
