@@ -13,12 +13,13 @@ from widenets.report.page import render
 
 
 def _sections() -> dict[str, Callable[[ReportContext], Section]]:
-    from widenets.report.sections import criticality, infinite
+    from widenets.report.sections import convolutional, criticality, infinite
 
-    return {"infinite": infinite.build, "criticality": criticality.build}
+    return {"infinite": infinite.build, "criticality": criticality.build,
+            "convolutional": convolutional.build}
 
 
-SECTIONS = ("infinite", "criticality")
+SECTIONS = ("infinite", "criticality", "convolutional")
 
 
 def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits",
