@@ -169,9 +169,14 @@ def input_state(x1: torch.Tensor, x2: torch.Tensor | None, full: bool,
     if x2 is None and spatial:  # images: compute each unordered pair once
         index = tuple(torch.triu_indices(len(x1), len(x1), device=x1.device))
         grid = grid[index[0], index[1]]
+    # flat x1 with itself: the variances are the grid's diagonal itself, so that an input
+    # paired with itself has correlation exactly 1 (a separate sum rounds differently, and
+    # in float32 the angle's square root turns that into 1e-3 errors on the diagonal)
+    cov1 = torch.diagonal(grid).clone() if x2 is None and not spatial else \
+        _self_kernel(x1, full) / channels
     return KernelState(
         nngp=grid, ntk=torch.zeros_like(grid) if with_ntk else None,
-        cov1=_self_kernel(x1, full) / channels,
+        cov1=cov1,
         cov2=None if x2 is None else _self_kernel(x2, full) / channels,
         index=index, spatial=spatial, full=full, channels=channels, is_gaussian=False)
 

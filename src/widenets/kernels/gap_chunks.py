@@ -52,8 +52,9 @@ def stage_function(stage, plan, own: bool):
             k, t = shifted(kbuf, 0), (None if tbuf is None else shifted(tbuf, 0))
         else:
             # joint shift of both positions by every filter tap: shifted slices of the buffer
-            k = sum(shifted(kbuf, o) for o in stage.offsets) / taps
-            t = None if tbuf is None else sum(shifted(tbuf, o) for o in stage.offsets) / taps
+            k = sum(shifted(kbuf, o) for o in stage.offsets) * (1.0 / taps)
+            t = None if tbuf is None else \
+                sum(shifted(tbuf, o) for o in stage.offsets) * (1.0 / taps)
             k, t = affine_pair(k, t, conv.weight_std, conv.bias_std, conv.parameterization,
                                stage.fan_in)
         given, found = iter(variances), []

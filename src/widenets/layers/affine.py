@@ -45,10 +45,17 @@ def affine_pair(nngp, ntk, weight_std: float, bias_std: float | None,
 def affine_rule(state: KernelState, weight_std: float, bias_std: float | None,
                 parameterization: str, fan_in: int) -> KernelState:
     """Apply ``K' = W^2 K + b^2`` and the NTK rule of either parameterisation."""
+    from widenets.kernels.fused import fused
+
     w2 = weight_std**2
     b2 = 0.0 if bias_std is None else bias_std**2
-    nngp, ntk = affine_pair(state.nngp, state.ntk, weight_std, bias_std, parameterization,
-                            fan_in)
+    # one fused pass instead of four when the tensors are large (compiled where it pays)
+    key = ("affine", weight_std, bias_std, parameterization,
+           fan_in if parameterization == "standard" else None,  # unused by "ntk"
+           state.ntk is not None, state.nngp.dtype, state.nngp.device.type, state.nngp.ndim)
+    rule = fused(key, lambda k, t: affine_pair(k, t, weight_std, bias_std, parameterization,
+                                               fan_in), state.nngp.numel() * 4, dynamic=True)
+    nngp, ntk = rule(state.nngp, state.ntk)
     return state.replace(nngp=nngp, ntk=ntk, cov1=w2 * state.cov1 + b2,
                          cov2=None if state.cov2 is None else w2 * state.cov2 + b2,
                          is_gaussian=True)
