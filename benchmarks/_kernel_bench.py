@@ -1,0 +1,173 @@
+"""Shared parts of the infinite-width kernel benchmarks (bench_kernels_mlp, bench_cnn_gap,
+bench_scale): this machine's limits, interleaved timing against neural-tangents, tables.
+
+Limits are measured in the same run: the float32/float64 matrix-multiply rate (the FLOP
+peak any kernel code can hope for on these cores), a stream-like copy bandwidth, and the
+throughput of the transcendental functions a dual activation needs (torch's vectorised
+``atan2``/``acos``/``sqrt`` on data that stays in cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+NTREF = ROOT.parent / "ntref" / "bin" / "python"
+
+
+def load_note() -> str:
+    one, five, fifteen = os.getloadavg()
+    return (f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on "
+            f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+            "threads")
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_limits(threads: int | None = None) -> dict[str, float]:
+    """Measured peaks: FLOP/s of matmul (f32, f64, all threads), copy bandwidth in B/s, and
+    transcendental throughputs in evaluations/s (in cache; one core's rate times the
+    number of cores)."""
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    out = {}
+    try:
+        for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+            a = torch.rand(1536, 1536, dtype=dtype)
+            b = torch.rand(1536, 1536, dtype=dtype)
+            a @ b
+            out[f"matmul_{name}"] = 2 * 1536**3 / median_time(lambda: a @ b, 7)  # noqa: B023
+        x = torch.rand(2**25 // 8, dtype=torch.float64)  # 32 MB: beyond the caches
+        y = torch.empty_like(x)
+        out["copy_bandwidth"] = 2 * x.numel() * 8 / median_time(lambda: y.copy_(x), 7)
+        # one core at a time (a parallel region on a busy machine waits for its slowest
+        # thread), times the number of cores
+        torch.set_num_threads(1)
+        for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+            u = torch.rand(2**14, dtype=dtype) * 2 - 1  # 64-128 KB: in L2
+            v = torch.rand(2**14, dtype=dtype)
+            o = torch.empty_like(u)
+            for fn_name, fn in (("atan2", lambda: torch.atan2(v, u, out=o)),  # noqa: B023
+                                ("acos", lambda: torch.acos(u, out=o)),  # noqa: B023
+                                ("sqrt", lambda: torch.sqrt(v, out=o))):  # noqa: B023
+                def reps(fn=fn):
+                    for _ in range(50):
+                        fn()
+                out[f"{fn_name}_{name}"] = (50 * u.numel() * (os.cpu_count() or 1)
+                                            / median_time(reps, 5))
+    finally:
+        torch.set_num_threads(old)
+    return out
+
+
+def describe_limits(limits: dict[str, float]) -> str:
+    def rates(name):
+        return f"{limits[name + '_f32'] / 1e9:.2f}/{limits[name + '_f64'] / 1e9:.2f} G/s"
+
+    return (f"this machine: matmul {limits['matmul_f32'] / 1e9:.0f} GFLOP/s f32, "
+            f"{limits['matmul_f64'] / 1e9:.0f} GFLOP/s f64; "
+            f"copy {limits['copy_bandwidth'] / 1e9:.1f} GB/s; atan2 {rates('atan2')}, "
+            f"acos {rates('acos')}, sqrt {rates('sqrt')} (f32/f64)")
+
+
+class NeuralTangents:
+    """neural-tangents 0.6.5 in ``../ntref`` as a worker process (``_nt_kernels.py``): x64
+    mode for float64, a separate worker without it for float32; ``available = False`` with
+    the reason when it is not installed."""
+
+    def __init__(self, dtype: str = "float64"):
+        self.available, self.reason, self.proc = NTREF.exists(), "", None
+        self.tmp = tempfile.TemporaryDirectory()
+        if not self.available:
+            self.reason = f"{NTREF} not found: neural-tangents rows skipped"
+            return
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if torch.get_num_threads() == 1:  # compare like with like: XLA on one thread too
+            env["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1")
+        flags = ["--x32"] if dtype == "float32" else []
+        self.proc = subprocess.Popen([str(NTREF), "-u", str(Path(__file__).parent /
+                                                              "_nt_kernels.py"), *flags],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, env=env)
+
+    def _ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the neural-tangents worker died")
+        return json.loads(line)
+
+    def setup(self, name: str, arch, x1: np.ndarray, x2: np.ndarray | None, dtype: str,
+              batch_size: int | None = None) -> dict:
+        paths = []
+        for i, x in enumerate((x1, x2)):
+            if x is None:
+                paths.append(None)
+                continue
+            path = os.path.join(self.tmp.name, f"{name}-{i}.npy")
+            np.save(path, x)
+            paths.append(path)
+        return self._ask(op="setup", name=name, arch=arch, dtype=dtype, x1=paths[0],
+                         x2=paths[1], batch_size=batch_size)
+
+    def run(self, name: str, save: bool = False):
+        """Seconds of one run (and the kernels when ``save``)."""
+        path = os.path.join(self.tmp.name, f"{name}-out.npz") if save else None
+        seconds = self._ask(op="run", name=name, save=path)["seconds"]
+        if not save:
+            return seconds
+        with np.load(path) as k:
+            return seconds, {"nngp": k["nngp"], "ntk": k["ntk"]}
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        self.tmp.cleanup()
+
+
+def interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each callable (which returns its own seconds, or None to be timed
+    here), alternating repetitions so that the machine's load falls on all alike.  Call
+    each once before (warm-up: compilation)."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            seconds = fn()
+            times[name].append(time.perf_counter() - start if seconds is None else seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def relative_error(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+    return "\n".join(lines)
