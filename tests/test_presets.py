@@ -13,8 +13,8 @@ from widenets.presets import EXAMPLES, architecture
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_example_builds_and_gives_finite_psd_kernels(name):
-    image = name.startswith(("cnn", "myrtle"))
-    shape = (3, 8, 8) if image else (7,)
+    shape = (2, 8, 8) if name.startswith("myrtle") else (2, 4, 4) if name.startswith("cnn") \
+        else (7,)
     net = architecture(name, in_shape=shape, n_outputs=3)
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     k = net.kernel(x)
@@ -61,13 +61,12 @@ def test_fc_preset_definition():
 
 
 def test_myrtle_global_pool_equals_the_papers_repeated_pooling():
-    # Shankar et al. pool the last map to 1x1 with 2x2 poolings then Flatten; on 16x16
-    # inputs the last map is 4x4, so two poolings; the kernels must agree to rounding.
+    # Shankar et al. pool the last map to 1x1 with 2x2 poolings then Flatten; on 8x8
+    # inputs the last map is 2x2, so one pooling; the kernels must agree to rounding.
     net = architecture("myrtle-5")
     layers = list(net.layers)
-    paper = wn.serial(*layers[:-2], wn.AvgPool2d(2, 2), wn.AvgPool2d(2, 2), wn.Flatten(),
-                      layers[-1])
-    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    paper = wn.serial(*layers[:-2], wn.AvgPool2d(2, 2), wn.Flatten(), layers[-1])
+    x = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     a, b = net.kernel(x), paper.kernel(x)
     torch.testing.assert_close(a.nngp, b.nngp, rtol=1e-12, atol=0)
     torch.testing.assert_close(a.ntk, b.ntk, rtol=1e-12, atol=0)
