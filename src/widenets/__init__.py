@@ -9,6 +9,8 @@ One architecture description gives the infinite-width NNGP kernel, the NTK and a
     model = net.module(seed=0)    # finite network
 """
 
+# subpackages; scikit-learn, GPyTorch, Dask, Zarr and matplotlib load only when used
+from widenets import data, predict, presets, sklearn, theory
 from widenets.errors import WidenetsError, WidenetsWarning
 from widenets.kernels.state import Kernel
 from widenets.layers import (
@@ -61,5 +63,5 @@ __all__ = [
     "GlobalAvgPool", "Identity", "Kernel", "Layer", "LayerNorm", "LeakyRelu", "Monomial",
     "Parallel", "Polynomial", "Rbf", "RectifiedMonomial", "Relu", "Residual", "Serial",
     "Sigmoid", "Sign", "Silu", "Sin", "Softplus", "Tanh", "WidenetsError", "WidenetsWarning",
-    "parallel", "serial",
+    "data", "parallel", "predict", "presets", "serial", "sklearn", "theory",
 ]

@@ -31,7 +31,10 @@ def as_inputs(name: str, x, dtype: torch.dtype, *, like: torch.Tensor | None = N
         t = x.detach()
     else:
         try:
-            t = torch.as_tensor(np.asarray(x))
+            array = np.asarray(x)
+            if not array.flags.writeable:  # torch refuses to share read-only memory
+                array = array.copy()
+            t = torch.as_tensor(array)
         except (TypeError, ValueError) as err:
             raise InputValueError(expected(name, "a tensor or array of numbers",
                                            type(x).__name__)) from err
