@@ -162,37 +162,46 @@ def _build(head, tail, in_shape, slots) -> GapPlan:
                    is_gaussian)
 
 
+# input pairs per call of run_pairs: bounds the index arrays of a large matrix
+BLOCK_PAIRS = 2**20
+
+
 def gap_kernel(plan: GapPlan, x1: Tensor, x2: Tensor | None, with_ntk: bool
                ) -> tuple[Tensor, Tensor | None]:
     """Output kernels ``(nngp, ntk)``, shape ``(n1, n2)``, of a network with a GAP plan."""
-    n1 = len(x1)
-    x = x1 if x2 is None else torch.cat([x1, x2])
+    n1, symmetric = len(x1), x2 is None
+    n2 = n1 if symmetric else len(x2)
+    x = x1 if symmetric else torch.cat([x1, x2])
     own = torch.arange(len(x), device=x.device)
     k_own, t_own, tables = run_pairs(plan, x, own, own, with_ntk)
-    if x2 is None:
-        rows, cols = torch.triu_indices(n1, n1, offset=1, device=x.device)
-    else:
-        rows, cols = (g.reshape(-1) for g in torch.meshgrid(
-            own[:n1], own[n1:], indexing="ij"))
-    k, t, _ = run_pairs(plan, x, rows, cols, with_ntk, tables)
-    if x2 is None:
-        nngp = _symmetric(k, k_own, rows, cols, n1)
-        ntk = None if t is None else _symmetric(t, t_own, rows, cols, n1)
-        cov1, cov2 = k_own, None
-    else:
-        nngp = k.reshape(n1, -1)
-        ntk = None if t is None else t.reshape(n1, -1)
-        cov1, cov2 = k_own[:n1], k_own[n1:]
-    state = KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, index=None, spatial=(),
-                        full=False, channels=plan.channels, is_gaussian=plan.is_gaussian)
+    total = n1 * (n1 - 1) // 2 if symmetric else n1 * n2
+    outs = [torch.diag(v) if symmetric else v.new_empty(n1, n2)
+            for v in ((k_own, t_own) if with_ntk else (k_own,))]
+    step = max(1, BLOCK_PAIRS // n2)
+    for start in range(0, n1, step):
+        rows, cols = _block_pairs(start, min(start + step, n1), n1, n2, symmetric, x.device)
+        if len(rows):
+            values = run_pairs(plan, x, rows, cols, with_ntk, tables, total_pairs=total)[:2]
+            for out, v in zip(outs, values, strict=False):
+                out[rows, cols - (0 if symmetric else n1)] = v
+                if symmetric:
+                    out[cols, rows] = v
+    cov1, cov2 = (k_own, None) if symmetric else (k_own[:n1], k_own[n1:])
+    state = KernelState(nngp=outs[0], ntk=outs[1] if with_ntk else None, cov1=cov1,
+                        cov2=cov2, index=None, spatial=(), full=False, channels=plan.channels,
+                        is_gaussian=plan.is_gaussian)
     state = state.map_all(lambda v, _: v.to(x1.dtype))
     for layer in plan.tail:
         state = layer.kernel_step(state)
     return state.nngp, state.ntk
 
 
-def _symmetric(values: Tensor, diagonal: Tensor, rows: Tensor, cols: Tensor, n: int) -> Tensor:
-    out = torch.diag(diagonal)
-    out[rows, cols] = values
-    out[cols, rows] = values
-    return out
+def _block_pairs(start: int, stop: int, n1: int, n2: int, symmetric: bool, device):
+    """Pairs of rows ``start..stop-1``: with the later rows (symmetric) or with every input of
+    ``x2``, whose indices in ``cat(x1, x2)`` start at ``n1``."""
+    rows, cols = torch.meshgrid(torch.arange(start, stop, device=device),
+                                torch.arange(n2, device=device), indexing="ij")
+    if symmetric:
+        keep = cols > rows
+        return rows[keep], cols[keep]
+    return rows.reshape(-1), cols.reshape(-1) + n1

@@ -107,17 +107,20 @@ def chunk_size(plan, itemsize: int, pairs: int) -> int:
 
 
 def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
-              tables: list[Tensor] | None = None):
+              tables: list[Tensor] | None = None, total_pairs: int | None = None):
     """GAP-layer kernels of the pairs ``(x[rows], x[cols])``: ``(nngp, ntk, tables)``.
 
     ``nngp`` and ``ntk`` are float64 ``(pairs,)``.  Without ``tables`` the pairs must be inputs
     with themselves (``rows == cols``); their per-position variances before each activation,
     ``(pairs, *rows)`` each, are returned as ``tables`` for pairs of these inputs (indexed by
-    the position in ``rows``, which must then be ``arange``).
+    the position in ``rows``, which must then be ``arange``).  ``total_pairs`` (default: these
+    pairs) is the size of the whole computation this call is part of, which decides whether
+    compiling pays.
     """
     own = tables is None
     chunk = chunk_size(plan, x.element_size(), len(rows))
-    work = len(rows) * plan.entries * _PASSES * len(plan.stages) * (2 if with_ntk else 1)
+    work = ((total_pairs or len(rows)) * plan.entries * _PASSES * len(plan.stages)
+            * (2 if with_ntk else 1))
     stages = []
     for stage in plan.stages:
         fn = stage_function(stage, plan, own)
