@@ -81,8 +81,20 @@ def test_bad_arguments():
         prop(net, x, y * float("nan"), temperature=0.1)
     with pytest.raises(ShapeError, match="Flatten"):
         prop(net, x.reshape(10, 4, 5), y, temperature=0.1)
+    for widths in (True, "5", [5.5]):
+        with pytest.raises(HyperparameterError, match="`widths` must be 1 positive"):
+            prop(net, x, y, temperature=0.1, widths=widths)
+    for priors in (1.0, "ab", [1.0, True], [1.0, float("inf")]):
+        with pytest.raises(HyperparameterError, match="`priors` must be 2 positive"):
+            prop(net, x, y, temperature=0.1, priors=priors)
+    for bad in ("1hl-erf", torch.nn.Linear(20, 1)):
+        with pytest.raises(HyperparameterError, match="`net` must be a widenets network"):
+            prop(bad, x, y, temperature=0.1)
+    with pytest.raises(ShapeError, match="`x_train` must be of shape"):
+        prop(net, x[:, 0], y, temperature=0.1)
     th = prop(net, x, y, temperature=0.1)
-    with pytest.raises(ShapeError, match="x_test"):
+    with pytest.raises(ShapeError, match=r"`x_test` must be of shape \(n, 20\) to match "
+                       "`x_train`; got \\(3, 7\\)"):
         th.predict(torch.zeros(3, 7))
     with pytest.raises(ShapeError, match="y_test"):
         th.test_error(x[:3], y[:2])

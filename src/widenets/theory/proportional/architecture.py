@@ -99,12 +99,12 @@ class BayesianMLP:
     def input_dimension(self, x: torch.Tensor) -> int:
         return int(math.prod(x.shape[1:]))
 
-    def prepare_inputs(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare_inputs(self, x: torch.Tensor, name: str = "x_train") -> torch.Tensor:
         """Flatten images when the network does; the theory needs ``(n, N0)`` inputs."""
         if self.flatten:
             return x.reshape(len(x), -1)
         if x.ndim != 2:
-            raise ShapeError(expected("x", "of shape (n, N0) (add wn.Flatten() first for "
+            raise ShapeError(expected(name, "of shape (n, N0) (add wn.Flatten() first for "
                                       "images)", tuple(x.shape)))
         return x
 
@@ -129,6 +129,10 @@ def parse_network(net, widths: int | Sequence[int] | None = None,
     HyperparameterError
         If the network is not of that form, or widths/priors have the wrong length or sign.
     """
+    if not isinstance(net, Serial | Dense):
+        raise HyperparameterError(expected(
+            "net", "a widenets network such as wn.serial(wn.Dense(N_1), wn.Erf(), wn.Dense(1))",
+            type(net).__name__))
     layers = list(net.layers) if isinstance(net, Serial) else [net]
     flatten = bool(layers) and isinstance(layers[0], Flatten)
     layers = layers[1:] if flatten else layers
@@ -155,11 +159,16 @@ def parse_network(net, widths: int | Sequence[int] | None = None,
     widths = _widths(widths, [d.out_features for d in denses[:-1]])
     if priors is None:
         priors = [1 / d.weight_std**2 if d.weight_std > 0 else math.inf for d in denses]
-    priors = tuple(float(p) for p in priors)
-    if len(priors) != depth + 1 or not all(math.isfinite(p) and p > 0 for p in priors):
-        raise HyperparameterError(expected(
-            "priors", f"{depth + 1} positive finite precisions [lambda_0, ..., lambda_{depth}]",
-            list(priors)))
+    wanted = f"{depth + 1} positive finite precisions [lambda_0, ..., lambda_{depth}]"
+    try:
+        if isinstance(priors, str) or any(isinstance(p, bool) for p in priors):
+            raise TypeError
+        values = tuple(float(p) for p in priors)
+    except (TypeError, ValueError) as err:
+        raise HyperparameterError(expected("priors", wanted, repr(priors))) from err
+    if len(values) != depth + 1 or not all(math.isfinite(p) and p > 0 for p in values):
+        raise HyperparameterError(expected("priors", wanted, list(values)))
+    priors = values
     return BayesianMLP(activation, widths, priors, denses[-1].out_features, flatten)
 
 
@@ -183,12 +192,14 @@ def _common_activation(activations: list, n_hidden: int) -> Activation | None:
 def _widths(widths, default: list[int]) -> tuple[int, ...]:
     if widths is None:
         return tuple(default)
-    if isinstance(widths, int | np.integer):
+    wanted = f"{len(default)} positive hidden width(s)"
+    if isinstance(widths, int | np.integer) and not isinstance(widths, bool):
         widths = [int(widths)] * len(default)
+    if isinstance(widths, str | bool) or not isinstance(widths, Sequence | np.ndarray):
+        raise HyperparameterError(expected("widths", wanted, repr(widths)))
     widths = list(widths)
     if len(widths) != len(default) or not all(
             isinstance(w, int | np.integer) and not isinstance(w, bool) and w >= 1
             for w in widths):
-        raise HyperparameterError(expected(
-            "widths", f"{len(default)} positive hidden width(s)", widths))
+        raise HyperparameterError(expected("widths", wanted, widths))
     return tuple(int(w) for w in widths)

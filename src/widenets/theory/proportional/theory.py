@@ -128,7 +128,12 @@ class KernelTheory:
 
     # -- helpers --------------------------------------------------------------------------
     def _inputs(self, name: str, x) -> torch.Tensor:
-        return as_inputs(name, x, torch.float64, like=self.x_train)
+        x = as_inputs(name, x, torch.float64)
+        if x.shape[1:] != self.x_train.shape[1:]:
+            trailing = ", ".join(map(str, self.x_train.shape[1:]))
+            raise ShapeError(expected(name, f"of shape (n, {trailing}) to match `x_train`",
+                                      tuple(x.shape)))
+        return x.to(self.x_train.device)
 
     def _labels(self, name: str, y, n: int) -> np.ndarray:
         y = as_inputs(name, y, torch.float64, min_rank=1)
