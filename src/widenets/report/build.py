@@ -13,13 +13,20 @@ from widenets.report.page import render
 
 
 def _sections() -> dict[str, Callable[[ReportContext], Section]]:
-    from widenets.report.sections import convolutional, criticality, infinite
+    from widenets.report.sections import (
+        convolutional,
+        criticality,
+        infinite,
+        performance,
+        proportional,
+    )
 
     return {"infinite": infinite.build, "criticality": criticality.build,
-            "convolutional": convolutional.build}
+            "proportional": proportional.build, "convolutional": convolutional.build,
+            "performance": performance.build}
 
 
-SECTIONS = ("infinite", "criticality", "convolutional")
+SECTIONS = ("infinite", "criticality", "proportional", "convolutional", "performance")
 
 
 def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits",
