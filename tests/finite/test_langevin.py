@@ -52,6 +52,7 @@ def _deep_linear_data(seed=1):
     return x, y, x0
 
 
+@pytest.mark.slow  # 2 x 8 chains x 2500 MALA steps: ~6 s of CPU each, 12-16 s at load 5-8
 @pytest.mark.parametrize("reprioritize, priors", [(False, None), (True, [2.0, 0.5, 1.5])])
 def test_deep_linear_output_posterior_is_exact(reprioritize, priors):
     x, y, x0 = _deep_linear_data()
@@ -104,6 +105,7 @@ def _gaussian_z(s, emb_train, emb_test, mean, cov):
     return np.concatenate(out)
 
 
+@pytest.mark.slow  # 4 chains x 3000 steps and ~30 ArviZ diagnostics: ~12 s at load 5
 def test_readout_only_posterior_is_the_gaussian_one():
     model, x, y, x0, emb, emb0 = _readout_problem()
     temperature = 0.5
@@ -114,6 +116,7 @@ def test_readout_only_posterior_is_the_gaussian_one():
     assert np.abs(z).max() < Z_MAX, z
 
 
+@pytest.mark.slow  # as the readout-only test, twice the diagnostics
 def test_ula_bias_is_the_predicted_one():
     """ULA on a Gaussian target has the exact mean and a known inflated covariance."""
     model, x, y, x0, emb, emb0 = _readout_problem()
@@ -193,19 +196,27 @@ def test_interrupted_run_resumes_with_identical_draws(tmp_path):
     import os
     import signal
     import threading
+    import time
 
     net = wn.serial(wn.Dense(16), wn.Erf(), wn.Dense(1))
     x = torch.randn(10, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     y = torch.sin(x[:, 0])
-    kwargs = {"temperature": 0.1, "n_steps": 1500, "burn_in": 200, "thin": 5, "n_chains": 2,
+    kwargs = {"temperature": 0.1, "n_steps": 300, "burn_in": 50, "thin": 5, "n_chains": 2,
               "x_test": x[:3], "seed": 9}
     reference = sample_posterior(net, x, y, **kwargs)
-    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    state = tmp_path / "state.pt"
+
+    def interrupt():  # once the sampling loop has saved its first checkpoint
+        while not state.exists():
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
     with pytest.raises(KeyboardInterrupt):
-        sample_posterior(net, x, y, **kwargs, checkpoint=tmp_path, checkpoint_every=0.05)
-    timer.join()
-    saved = torch.load(tmp_path / "state.pt", weights_only=False)
+        sample_posterior(net, x, y, **kwargs, checkpoint=tmp_path, checkpoint_every=0.02)
+    thread.join()
+    saved = torch.load(state, weights_only=False)
     assert 0 < saved["step"] < kwargs["n_steps"]  # it really stopped mid-run
     resumed = sample_posterior(net, x, y, **kwargs, checkpoint=tmp_path)
     assert torch.equal(resumed.steps, reference.steps)
