@@ -120,13 +120,13 @@ class KernelJob:
         from tqdm import tqdm
 
         client, close = _connect(self._client, self._n_workers)
-        token = uuid.uuid4().hex[:8]
+        token, futures = uuid.uuid4().hex[:8], []
         try:
-            futures = [client.submit(run_tile, self.store, self.fingerprint, i, j,
-                                     block=self.plan.block, threads=self._threads,
-                                     device=self._device, key=f"widenets-tile-{i}-{j}-{token}",
-                                     retries=1)
-                       for i, j in todo]
+            for i, j in todo:
+                futures.append(client.submit(
+                    run_tile, self.store, self.fingerprint, i, j, block=self.plan.block,
+                    threads=self._threads, device=self._device, retries=1,
+                    key=f"widenets-tile-{i}-{j}-{token}"))
             with tqdm(total=total, initial=total - len(todo), unit="tile", desc="tiles",
                       disable=not self._progress, smoothing=0.1) as bar:
                 for future in as_completed(futures):
@@ -134,15 +134,16 @@ class KernelJob:
                     if not record["skipped"]:
                         self.computed.append(tuple(record["tile"]))
                     bar.update(1)
-        except BaseException:
-            for future in futures if "futures" in locals() else ():
+        except BaseException:  # an error, or Ctrl-C: stop the tiles not yet started
+            for future in futures:
                 future.cancel()
             raise
         finally:
             if close:
+                cluster = getattr(client, "cluster", None)
                 client.close()
-                if getattr(client, "cluster", None) is not None:
-                    client.cluster.close()
+                if cluster is not None:
+                    cluster.close()
 
 
 def _connect(client, n_workers: int | None):
