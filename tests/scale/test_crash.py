@@ -39,6 +39,46 @@ def assert_identical(k, reference):
         assert np.array_equal(k[kind], reference[kind]), f"{kind} differs"
 
 
+def test_a_worker_killed_after_a_random_number_of_tiles(dask_client, tmp_path):
+    """Fast variant of the next test: one SIGKILL of a worker of the shared cluster (its
+    nanny restarts it) once a random number of tiles is finished, on an 8-image job."""
+    import zarr
+
+    x, total = X[:8], 10  # 4 x 4 tiles of 2 x 2, 10 on or above the diagonal
+    reference = scale.as_numpy(scale.kernel_matrix(
+        NET, x, store=tmp_path / "ref.zarr", tile=TILE, client=dask_client,
+        progress=False).result())
+    stop_after = random.Random(3).randint(1, total // 2)
+    path, kills, finished = tmp_path / "k.zarr", [], threading.Event()
+
+    def killer():  # polls the store; kills a worker once enough tiles are finished
+        while not finished.wait(0.005):
+            try:
+                done = stores.finished(zarr.open_group(path, mode="r")).sum()
+            except (KeyError, FileNotFoundError, ValueError):
+                continue  # the store is being created
+            if done >= stop_after:
+                victim = random.Random(4).choice(sorted(dask_client.run(os.getpid).values()))
+                os.kill(victim, signal.SIGKILL)
+                kills.append((victim, int(done)))
+                return
+
+    job = scale.kernel_matrix(NET, x, store=path, tile=TILE, client=dask_client,
+                              progress=False)
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        k = scale.as_numpy(job.result())
+    finally:
+        finished.set()
+        thread.join()
+    assert kills and kills[0][1] < total, "the job finished before a worker could be killed"
+    assert_identical(k, reference)
+    done = stores.finished(job._group)
+    assert all(done[t] == 1 for t in job.plan.tiles())  # none finished twice
+    assert sorted(job.computed) == job.plan.tiles()
+
+
 @pytest.mark.slow
 def test_workers_killed_at_random_moments(reference, tmp_path):
     from distributed import Client, LocalCluster
