@@ -41,12 +41,13 @@ def median_time(fn, repeats: int) -> float:
 
 
 def machine_limits(threads: int | None = None) -> dict[str, float]:
-    """Measured peaks: FLOP/s of matmul (f32, f64, all threads), copy bandwidth in B/s, and
-    transcendental throughputs in evaluations/s (in cache; one core's rate times the
-    number of cores)."""
+    """Measured peaks with torch's threads: FLOP/s of matmul (f32, f64), copy bandwidth in
+    B/s, and transcendental throughputs in evaluations/s (in cache; one core's rate times
+    the number of threads)."""
     old = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    cores = torch.get_num_threads()
     out = {}
     try:
         for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
@@ -58,7 +59,7 @@ def machine_limits(threads: int | None = None) -> dict[str, float]:
         y = torch.empty_like(x)
         out["copy_bandwidth"] = 2 * x.numel() * 8 / median_time(lambda: y.copy_(x), 7)
         # one core at a time (a parallel region on a busy machine waits for its slowest
-        # thread), times the number of cores
+        # thread), times the number of threads the kernels use
         torch.set_num_threads(1)
         for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
             u = torch.rand(2**14, dtype=dtype) * 2 - 1  # 64-128 KB: in L2
@@ -70,8 +71,7 @@ def machine_limits(threads: int | None = None) -> dict[str, float]:
                 def reps(fn=fn):
                     for _ in range(50):
                         fn()
-                out[f"{fn_name}_{name}"] = (50 * u.numel() * (os.cpu_count() or 1)
-                                            / median_time(reps, 5))
+                out[f"{fn_name}_{name}"] = 50 * u.numel() * cores / median_time(reps, 5)
     finally:
         torch.set_num_threads(old)
     return out
