@@ -13,7 +13,7 @@ is then a shift of the flat buffer by ``a (Q + 1)`` times that dimension's strid
 read that leaves the image lands on a slot (zero), so a convolution is a sum of shifted slices:
 no padding copies, no gathers, long contiguous inner loops.  Slots are re-zeroed after every
 layer.  Offset planes ``p - p'`` never mix here, which is what makes the chunked,
-all-layers-at-once evaluation exact (Arora et al. 2019, §4; Novak et al. 2019, §2.2).
+all-layers-at-once evaluation exact (cntk.md §1.3).
 
 Each input's variances per position and layer come from the pair of that input with itself,
 run first (they are its same-position entries, read before each activation), and are shared
@@ -24,6 +24,12 @@ Supported: Conv with stride 1 and padding 'same' or 'valid', Dense (per position
 activations, Identity, nested ``serial``; then GlobalAvgPool and any flat layers after it.
 Anything else (pooling, strides, residual branches, layer norm, circular padding) uses the
 general engine.
+
+References
+----------
+Arora, Du, Hu, Li, Salakhutdinov, Wang, "On exact computation with an infinitely wide neural
+net", NeurIPS 2019 (arXiv:1904.11955): the CNTK recursion with a GAP readout, restated in
+our notation in cntk.md §1.2 (section and equation numbers of the paper not re-checked here).
 """
 
 from __future__ import annotations
