@@ -86,7 +86,7 @@ def deep_linear_posterior(x, y, x0, widths, temperature, precisions=None, n_grid
 
 def deep_linear_importance(x, y, x0, widths, temperature, n=400_000, seed=0):
     """The same moments by importance sampling from the prior (an independent check of the
-    quadrature); returns (moments, standard errors of the mean)."""
+    quadrature, unit precisions); returns (moments, their delta-method standard errors)."""
     rng = np.random.default_rng(seed)
     q = np.stack([rng.gamma(w / 2.0, 2.0 / w, size=n) for w in widths])
     u = q.prod(0)
@@ -95,8 +95,11 @@ def deep_linear_importance(x, y, x0, widths, temperature, n=400_000, seed=0):
     loglik, mean, var = _moments(u, pieces, temperature)
     w = np.exp(loglik - loglik.max())
     w /= w.sum()
-    out = {"mean": w @ mean, "second_moment": w @ (var + mean**2), "readout_order": w @ q[-1]}
-    return out
+    values = {"mean": mean, "second_moment": var + mean**2, "readout_order": q[-1]}
+    out = {k: w @ v for k, v in values.items()}
+    # self-normalised estimator: SE^2 = sum_i w_i^2 (g_i - estimate)^2
+    se = {k: np.sqrt(w**2 @ (v - out[k]) ** 2) for k, v in values.items()}
+    return out, se
 
 
 def readout_posterior(embedding, y, temperature):
