@@ -13,7 +13,12 @@ mode for float64, off for float32) runs ``nt.batch(kernel_fn, batch_size)``, as 
 documentation advises for GAP kernels, which would not fit in memory at once; it computes
 every ordered pair.  Repetitions are interleaved in one run.  "% limit": the time the
 cost model of cntk.md §1.4 needs at the measured matmul peak -- 50 FLOPs per position pair
-per layer (the arccos counted as 20) over the distinct input pairs -- over the time taken.
+per layer, transcendentals included (the arccos counted as 20: the compiled code evaluates
+it as a polynomial atan2, a division and a dozen FMAs; the square root as 1) over the
+distinct input pairs -- over the time taken.  Eager torch's own acos/atan2/sqrt throughputs
+are printed too; under load they are too noisy to serve as a limit.
+Use ``--threads 1`` on a shared machine: with several threads each small parallel region
+waits for its slowest thread, which costs 10x or more under load (issue 7 notes).
 
     .venv/bin/python benchmarks/bench_cnn_gap.py [--n 300] [--cifar 6] [--repeats 3]
 """
@@ -39,6 +44,10 @@ DEPTH = 8
 NT_ARCH = [["conv", 128, math.sqrt(2), 0.05], ["relu"]] * DEPTH + [["gap"],
                                                                    ["dense", 1, 1.0, 0.05]]
 FLOPS_PER_ENTRY_LAYER = 50  # cntk.md §1.4, NNGP + NTK
+# net.kernel refuses a GAP matrix whose general-engine working set would not fit in memory
+# unless a block size is given (as its error message says); the fused GAP path works on
+# cache-sized chunks whatever the block size
+BLOCK = 100
 
 
 def limit_seconds(pairs: int, positions: int, depth: int, dtype: torch.dtype,
@@ -61,7 +70,8 @@ def accuracy(k, ref) -> str:
     return " / ".join(out)
 
 
-def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, per_pair):
+def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, per_pair,
+             device="cpu"):
     net = architecture("cnn-gap-8")
     n, positions = len(x), math.prod(x.shape[2:])
     pairs = n * (n + 1) // 2
@@ -69,10 +79,11 @@ def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, p
     for dtype in (torch.float64, torch.float32):
         name = str(dtype).removeprefix("torch.")
         xd = x.to(dtype)
+        xw = xd.to(device)
         start = time.perf_counter()
-        result = net.kernel(xd, dtype=dtype)
+        result = net.kernel(xw, dtype=dtype, batch_size=BLOCK)
         first = time.perf_counter() - start
-        ours = {k: getattr(result, k).numpy() for k in ("nngp", "ntk")}
+        ours = {k: getattr(result, k).cpu().numpy() for k in ("nngp", "ntk")}
         exact = exact or ours
         times = {"widenets": []}
         nt = workers[name]
@@ -85,7 +96,8 @@ def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, p
             times["neural-tangents"] = []
         for r in range(repeats):
             start = time.perf_counter()
-            net.kernel(xd, dtype=dtype)
+            k = net.kernel(xw, dtype=dtype, batch_size=BLOCK)
+            k.ntk.cpu()  # waits for a GPU
             times["widenets"].append(time.perf_counter() - start)
             if nt.available and r < nt_repeats:
                 if ref is None:
@@ -118,6 +130,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nt-repeats", type=int, default=1,
                         help="neural-tangents runs of (b) (each takes minutes)")
+    parser.add_argument("--device", default="cpu", help="widenets' device (nt stays on CPU)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (and XLA's, for 1); default: torch's default")
     args = parser.parse_args()
@@ -136,13 +149,13 @@ def main():
         x = widenets.data.load("digits", args.n, 1).x_train.to(torch.float64)
         batch = math.gcd(args.n, 50)
         run_case(f"(b) digits 8x8, {args.n}x{args.n}", x, batch, args.repeats,
-                 args.nt_repeats, limits, workers, rows, None)
+                 args.nt_repeats, limits, workers, rows, None, args.device)
         print(kb.table(rows, header), flush=True)
     if args.cifar:
         x = widenets.data.load("cifar10", args.cifar, 1).x_train.to(torch.float64)
         per_pair = [None]
         run_case(f"(c) CIFAR 32x32x3, {args.cifar}x{args.cifar}", x, math.gcd(args.cifar, 2),
-                 args.repeats, args.repeats, limits, workers, rows, per_pair)
+                 args.repeats, args.repeats, limits, workers, rows, per_pair, args.device)
         print(kb.table(rows, header))
         for name, code, seconds in per_pair[1:]:
             print(f"(c) {code} {name}: {seconds:.3f} s per pair for 8 conv layers; "
