@@ -5,9 +5,9 @@ multiple of it, so all full tiles are alike), float64, a LocalCluster of process
 one torch thread each.  Each worker is warmed up first (imports, compilation of the tile's
 kernels) by computing one diagonal and one off-diagonal tile's worth of pairs, so the timed
 part is the job itself: submitting the tiles, computing, writing the Zarr chunks.  Reported:
-median seconds of ``job.result()`` over repetitions (fresh stores), speed-up of 2 workers
-over 1, and pairs per second.  On a machine with 2 cores the speed-up also measures how much
-of the second core the other users leave.
+median seconds of ``job.result()`` over repetitions (fresh stores; the two clusters run
+alternately), speed-up of 2 workers over 1, and pairs per second.  On a machine with 2 cores
+the speed-up also measures how much of the second core the other users leave.
 
     .venv/bin/python benchmarks/bench_scale.py [--n 240] [--tile 40] [--repeats 3]
 """
@@ -43,30 +43,27 @@ def _warm(net, x, tile, block):
     return True
 
 
-def run(workers: int, net, x, tile: int, repeats: int, tmp: str) -> list[float]:
+def start(workers: int, net, x, tile: int, tmp: str):
+    """A LocalCluster of ``workers`` process workers, warmed up, and its client."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
-    times = []
-    try:
-        plan = scale.kernel_matrix(net, x, store=f"{tmp}/plan.zarr", tile=tile,
-                                   client=client, progress=False).plan
-        client.run(_warm, net, x, tile, plan.block)
-        for r in range(repeats):
-            path = f"{tmp}/w{workers}-{r}.zarr"
-            job = scale.kernel_matrix(net, x, store=path, tile=tile, client=client,
-                                      progress=False)
-            start = time.perf_counter()
-            job.result()
-            times.append(time.perf_counter() - start)
-            assert len(job.computed) == len(plan.tiles())
-            shutil.rmtree(path)
-    finally:
-        client.close()
-        cluster.close()
-    return times
+    plan = scale.kernel_matrix(net, x, store=f"{tmp}/plan-{workers}.zarr", tile=tile,
+                               client=client, progress=False).plan
+    client.run(_warm, net, x, tile, plan.block)
+    return cluster, client, plan
+
+
+def run_once(client, plan, net, x, tile: int, path: str) -> float:
+    job = scale.kernel_matrix(net, x, store=path, tile=tile, client=client, progress=False)
+    begin = time.perf_counter()
+    job.result()
+    seconds = time.perf_counter() - begin
+    assert len(job.computed) == len(plan.tiles())
+    shutil.rmtree(path)
+    return seconds
 
 
 def main():
@@ -79,15 +76,25 @@ def main():
     net = architecture("cnn-gap-8")
     x = widenets.data.load("digits", args.n, 1).x_train.to(torch.float64)
     pairs = args.n * (args.n + 1) // 2
-    rows, medians = [], {}
+    rows, medians, times = [], {}, {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 2):
-            times = run(workers, net, x, args.tile, args.repeats, tmp)
-            medians[workers] = statistics.median(times)
-            rows.append([str(workers), f"{medians[workers]:.2f}",
-                         " ".join(f"{t:.2f}" for t in times), f"{pairs / medians[workers]:,.0f}",
-                         f"{medians[1] / medians[workers]:.2f}x"])
-            print(kb.load_note(), flush=True)
+        clusters = {w: start(w, net, x, args.tile, tmp) for w in (1, 2)}
+        try:
+            # repetitions alternate between the two clusters, so that the load of the other
+            # users of the machine falls on both alike
+            for r in range(args.repeats):
+                for w, (_, client, plan) in clusters.items():
+                    times[w].append(run_once(client, plan, net, x, args.tile,
+                                             f"{tmp}/w{w}-{r}.zarr"))
+                print(kb.load_note(), flush=True)
+        finally:
+            for cluster, client, _ in clusters.values():
+                client.close()
+                cluster.close()
+    for w in (1, 2):
+        medians[w] = statistics.median(times[w])
+        rows.append([str(w), f"{medians[w]:.2f}", " ".join(f"{t:.2f}" for t in times[w]),
+                     f"{pairs / medians[w]:,.0f}", f"{medians[1] / medians[w]:.2f}x"])
     grid = args.n // args.tile
     print(f"job: cnn-gap-8 on {args.n} digits (8x8), float64, tiles {args.tile} x {args.tile}: "
           f"{grid * (grid + 1) // 2} tiles, {pairs:,} pairs")
