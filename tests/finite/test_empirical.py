@@ -161,3 +161,9 @@ def test_errors_name_the_argument():
         empirical_ntk(wn.serial(wn.Dense(4), wn.Dense(1)).module(seed=0), x)
     with pytest.raises(HyperparameterError, match="batch_size"):
         empirical_ntk(model, x, batch_size=0)
+    with pytest.raises(HyperparameterError, match="`model`.*net.module"):
+        empirical_ntk(wn.serial(wn.Dense(4), wn.Dense(1)), x)  # the architecture, not a module
+    with pytest.raises(ShapeError, match="`x1`.*accepts"):
+        empirical_ntk(model, torch.randn(2, 5, dtype=torch.float64))  # built for 3 features
+    with pytest.raises(ShapeError, match="`x1`.*n_outputs"):
+        empirical_ntk(model, torch.randn(2, 3, 4, dtype=torch.float64))  # (n, 1, 4) outputs

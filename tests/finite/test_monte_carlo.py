@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import widenets as wn
-from widenets.errors import HyperparameterError
+from widenets.errors import HyperparameterError, ShapeError
 from widenets.finite.monte_carlo import monte_carlo_kernel
 
 Z_MAX = 4.0  # max |z| over the kernel entries; entries are few (<= 15 distinct)
@@ -70,3 +70,7 @@ def test_validation():
         monte_carlo_kernel(net, x, n_samples=1)
     with pytest.raises(HyperparameterError, match="get"):
         monte_carlo_kernel(net, x, n_samples=2, get="cov")
+    with pytest.raises(HyperparameterError, match="`net`.*Layer"):
+        monte_carlo_kernel(net.module(seed=0, in_shape=(2,)), x, n_samples=2)
+    with pytest.raises(ShapeError, match="`x1`"):
+        monte_carlo_kernel(net, torch.randn(3, 2, 2, dtype=torch.float64), n_samples=2)

@@ -71,6 +71,10 @@ def empirical_ntk(model: torch.nn.Module, x1, x2=None, *, implementation: str = 
     >>> wn.empirical_ntk(model, torch.randn(8, 784)).shape   # doctest: +SKIP
     torch.Size([8, 8])
     """
+    if not isinstance(model, torch.nn.Module):
+        hint = " (build one with net.module(in_shape=...))" if hasattr(model, "module") else ""
+        raise HyperparameterError(expected("model", f"a torch.nn.Module{hint}",
+                                           type(model).__name__))
     check_choice("implementation", implementation, IMPLEMENTATIONS)
     check_choice("output_axes", output_axes, OUTPUT_AXES)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -83,6 +87,7 @@ def empirical_ntk(model: torch.nn.Module, x1, x2=None, *, implementation: str = 
     dtype = params[0].dtype if params else torch.float64
     x1 = as_inputs("x1", x1, dtype).to(params[0].device if params else "cpu")
     x2 = None if x2 is None else as_inputs("x2", x2, dtype, like=x1)
+    check_accepts(model, x1)
     if implementation in ("auto", "structured"):
         left = right = _structured_features(model)
         pair = _structured_contract
@@ -101,6 +106,21 @@ def empirical_ntk_jacobian(model: torch.nn.Module, x1, x2=None, *,
     """:func:`empirical_ntk` with ``implementation="jacobian"`` (kept for existing callers)."""
     return empirical_ntk(model, x1, x2, implementation="jacobian", output_axes=output_axes,
                          batch_size=batch_size)
+
+
+def check_accepts(model: torch.nn.Module, x1: Tensor) -> None:
+    """One example through the model: inputs it cannot take are the caller's ``x1``."""
+    try:
+        with torch.no_grad():
+            out = model(x1[:1])
+    except RuntimeError as err:
+        raise ShapeError(expected("x1", "inputs the model accepts (examples of the shape "
+                                  "it was built for)", f"shape {tuple(x1.shape)}: {err}")
+                         ) from err
+    if not isinstance(out, Tensor) or out.ndim != 2:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ShapeError(expected("x1", "inputs that the model maps to outputs of shape "
+                                  "(n, n_outputs)", f"shape {tuple(x1.shape)}, giving {got}"))
 
 
 # -- tiling -----------------------------------------------------------------------------------

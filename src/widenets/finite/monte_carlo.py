@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from widenets.errors import HyperparameterError, expected
-from widenets.finite.empirical import empirical_ntk
+from widenets.errors import HyperparameterError, ShapeError, expected
+from widenets.finite.empirical import check_accepts, empirical_ntk
 from widenets.finite.modules import Affine
+from widenets.layers.base import Layer
 from widenets.validation import as_inputs
 
 Tensor = torch.Tensor
@@ -78,6 +79,17 @@ def _nngp(model: torch.nn.Module, x1: Tensor, x2: Tensor) -> tuple[Tensor, str]:
     return f1 @ f2.T / f1.shape[1], "outputs"
 
 
+def _build(net, seed: int, widths, x1: Tensor) -> torch.nn.Module:
+    """The first sampled network, with inputs it cannot take reported as the caller's x1."""
+    try:
+        model = net.module(seed=seed, widths=widths, in_shape=x1.shape[1:])
+    except RuntimeError as err:
+        raise ShapeError(expected("x1", "inputs the architecture accepts",
+                                  f"shape {tuple(x1.shape)}: {err}")) from err
+    check_accepts(model, x1)
+    return model
+
+
 def monte_carlo_kernel(net, x1, x2=None, *, n_samples: int, widths=None, seed: int = 0,
                        get: str | Sequence[str] = GETS, implementation: str = "auto",
                        batch_size: int = 64) -> MonteCarloKernel:
@@ -112,6 +124,11 @@ def monte_carlo_kernel(net, x1, x2=None, *, n_samples: int, widths=None, seed: i
     >>> mc.ntk.shape, mc.ntk_se.shape                       # doctest: +SKIP
     (torch.Size([4, 4]), torch.Size([4, 4]))
     """
+    if not isinstance(net, Layer):
+        hint = (" (the architecture, e.g. wn.serial(...), not a built module)"
+                if isinstance(net, torch.nn.Module) else "")
+        raise HyperparameterError(expected("net", f"a widenets Layer{hint}",
+                                           type(net).__name__))
     get = (get,) if isinstance(get, str) else tuple(get)
     for g in get:
         if g not in GETS:
@@ -125,7 +142,8 @@ def monte_carlo_kernel(net, x1, x2=None, *, n_samples: int, widths=None, seed: i
     x2_t = x1 if x2 is None else as_inputs("x2", x2, torch.float64, like=x1)
     nngp, ntk, estimator = [], [], "outputs"
     for s in _seeds(int(seed), int(n_samples)):
-        model = net.module(seed=s, widths=widths, in_shape=x1.shape[1:])
+        model = _build(net, s, widths, x1) if not nngp and not ntk else \
+            net.module(seed=s, widths=widths, in_shape=x1.shape[1:])
         if "nngp" in get:
             value, estimator = _nngp(model, x1, x2_t)
             nngp.append(value)
