@@ -1,6 +1,7 @@
 """Bad input gets a clear error naming the argument (and the layer inside serial)."""
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -92,12 +93,26 @@ def test_summing_correlated_branches_is_refused():
 
 
 def test_gap_kernel_too_large_for_memory_says_how_much_and_suggests_tiling():
+    # circular padding takes the general engine, whose working set is planned up front
+    circular = wn.serial(wn.Conv2d(8, 3, padding="circular"), wn.Relu(), wn.GlobalAvgPool(),
+                         wn.Dense(1))
     x = torch.zeros(100, 1, 64, 64)
     with pytest.raises(MemoryPlanError, match=r"GiB.*every pair of positions.*batch_size=\d+"
                        r".*kernel_matrix"):
-        CNN.kernel(x)
+        circular.kernel(x)
     # the same network with a Flatten readout needs only same-position covariances: 0.4 GB
     flat = wn.serial(wn.Conv2d(4, 3), wn.Relu(), wn.Flatten(), wn.Dense(1))
     assert not flat.needs_full(False, (1, 64, 64))
     assert CNN.needs_full(False, (1, 64, 64))
     assert flat.kernel(x[:20], get="nngp").nngp.shape == (20, 20)
+
+
+def test_fused_gap_path_works_in_bounded_memory_whatever_the_general_plan():
+    # 'same'/'valid' stride-1 convs take the fused path, which works in cache-sized chunks:
+    # no memory error even where the general engine's plan would not fit
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    with mock.patch("widenets.kernels.compute.available_memory", return_value=1):
+        k = CNN.kernel(x)
+        with pytest.raises(MemoryPlanError, match="batch_size"):
+            CNN.kernel(x, batch_size=0)
+    assert torch.allclose(k.nngp, CNN.kernel(x).nngp, rtol=0, atol=0)

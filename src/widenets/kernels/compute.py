@@ -37,15 +37,17 @@ def compute_kernel(net, x1, x2=None, *, get: str | Sequence[str] = ("nngp", "ntk
                                   f"{len(out_shape)} branches"))
     full = bool(net.needs_full(False, in_shape))
     n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
-    block = plan_blocks(in_shape, n1, n2, full, dtype, batch_size)
     with_ntk = "ntk" in get
     gap = gap_plan(net, in_shape) if full else None
-    if gap is not None:  # conv stack + global average pooling: fused, chunked in cache
+    if gap is not None:  # conv stack + global average pooling: fused, in cache-sized chunks
+        _check_batch_size(batch_size)  # accepted; this path bounds its own working memory
         nngp, ntk = gap_kernel(gap, x1, x2, with_ntk)
-    elif block >= max(n1, n2):
-        nngp, ntk = _block(net, x1, x2, full, with_ntk)
     else:
-        nngp, ntk = _blocked(net, x1, x2, full, with_ntk, block)
+        block = plan_blocks(in_shape, n1, n2, full, dtype, batch_size)
+        if block >= max(n1, n2):
+            nngp, ntk = _block(net, x1, x2, full, with_ntk)
+        else:
+            nngp, ntk = _blocked(net, x1, x2, full, with_ntk, block)
     for name, value in (("nngp", nngp), ("ntk", ntk)):
         # one pass (a sum) in the common case; the elementwise check only if it is not finite
         if value is not None and not torch.isfinite(value.sum()) \
@@ -67,8 +69,7 @@ def plan_blocks(in_shape: tuple[int, ...], n1: int, n2: int, full: bool, dtype: 
     per_pair = entries * itemsize * _LIVE_ARRAYS
     available = available_memory()
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise MemoryPlanError(expected("batch_size", "a positive int", repr(batch_size)))
+        _check_batch_size(batch_size)
         need = batch_size**2 * per_pair
         if need > 0.8 * available:
             raise MemoryPlanError(
@@ -86,6 +87,12 @@ def plan_blocks(in_shape: tuple[int, ...], n1: int, n2: int, full: bool, dtype: 
             f"{_fitting_block(per_pair, available)} to compute it in blocks, or tile it on disk "
             "with widenets.scale.kernel_matrix.")
     return max(n1, n2)
+
+
+def _check_batch_size(batch_size) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise MemoryPlanError(expected("batch_size", "a positive int", repr(batch_size)))
 
 
 def _fitting_block(per_pair: int, available: int) -> int:
