@@ -31,15 +31,20 @@ def _step(checkpoint):
     return torch.load(checkpoint / "state.pt", weights_only=False)["step"]
 
 
-def _interrupt(checkpoint, sig, rng):
-    """Start a run, let it write a new checkpoint, then send ``sig`` at a random moment."""
+def _interrupt(checkpoint, sig, rng, after_step):
+    """Start a run, let it write a new checkpoint past ``after_step`` (so that it holds
+    recorded draws), then send ``sig`` at a random moment."""
     state = checkpoint / "state.pt"
     before = state.stat().st_mtime_ns if state.exists() else None
+
+    def ready():
+        return state.exists() and state.stat().st_mtime_ns != before \
+            and _step(checkpoint) > after_step
+
     proc = subprocess.Popen(_command(checkpoint), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while (not state.exists() or state.stat().st_mtime_ns == before) \
-            and proc.poll() is None and time.monotonic() < deadline:
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(rng.uniform(0.0, 0.5))
     proc.send_signal(sig)
@@ -55,13 +60,15 @@ def test_kill_and_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
 
-    code, _, _ = _interrupt(resumed, signal.SIGKILL, rng)
+    burn_in = int(ARGS[ARGS.index("--burn-in") + 1])
+    code, _, _ = _interrupt(resumed, signal.SIGKILL, rng, after_step=burn_in)
     assert code == -signal.SIGKILL  # killed mid-run, not finished
     first = _step(resumed)
-    code, _, err = _interrupt(resumed, signal.SIGINT, rng)
+    code, _, err = _interrupt(resumed, signal.SIGINT, rng, after_step=first)
     assert code == 130 and "rerun the same command" in err, err
     second = _step(resumed)
-    assert 0 < first < second < 1200  # progress kept across both interruptions
+    print(f"SIGKILL: last checkpoint at step {first}; SIGINT: saved at step {second}")
+    assert burn_in < first < second < 1200  # recorded draws kept across both interruptions
     done = subprocess.run(_command(resumed), env=_env(), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
