@@ -46,6 +46,7 @@ def vertex_vs_aspect_ratio(activations=DEFAULT_ACTIVATIONS, widths=(32, 128, 512
     """
     import warnings
 
+    import matplotlib.ticker
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.5, 4.5))
@@ -80,6 +81,7 @@ def vertex_vs_aspect_ratio(activations=DEFAULT_ACTIVATIONS, widths=(32, 128, 512
                         label=r"relu exact $(1+5/n)^{L-1}-1$" if n == widths[0] else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded labels
     ax.set_xlabel("aspect ratio L/n (depth / width, dimensionless)")
     ax.set_ylabel(r"$V/(nK^2) = \mathrm{Var}(\hat G)/E[\hat G]^2$ (dimensionless)")
     ax.set_title("Finite-width fluctuations grow with L/n (one line per width; markers "
