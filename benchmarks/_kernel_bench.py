@@ -31,19 +31,20 @@ def load_note() -> str:
             "threads")
 
 
-def median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def machine_limits(threads: int | None = None) -> dict[str, float]:
+def machine_limits(threads: int | None = None, clock=time.perf_counter) -> dict[str, float]:
     """Measured peaks with torch's threads: FLOP/s of matmul (f32, f64), copy bandwidth in
     B/s, and transcendental throughputs in evaluations/s (in cache; one core's rate times
-    the number of threads)."""
+    the number of threads).  ``clock=time.process_time`` with one thread gives the rates per
+    CPU second, the limit to compare CPU times with on a shared machine."""
     old = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -54,10 +55,10 @@ def machine_limits(threads: int | None = None) -> dict[str, float]:
             a = torch.rand(1536, 1536, dtype=dtype)
             b = torch.rand(1536, 1536, dtype=dtype)
             a @ b
-            out[f"matmul_{name}"] = 2 * 1536**3 / median_time(lambda: a @ b, 7)  # noqa: B023
+            out[f"matmul_{name}"] = 2 * 1536**3 / median_time(lambda: a @ b, 7, clock)  # noqa: B023
         x = torch.rand(2**25 // 8, dtype=torch.float64)  # 32 MB: beyond the caches
         y = torch.empty_like(x)
-        out["copy_bandwidth"] = 2 * x.numel() * 8 / median_time(lambda: y.copy_(x), 7)
+        out["copy_bandwidth"] = 2 * x.numel() * 8 / median_time(lambda: y.copy_(x), 7, clock)
         # one core at a time (a parallel region on a busy machine waits for its slowest
         # thread), times the number of threads the kernels use
         torch.set_num_threads(1)
@@ -71,7 +72,7 @@ def machine_limits(threads: int | None = None) -> dict[str, float]:
                 def reps(fn=fn):
                     for _ in range(50):
                         fn()
-                out[f"{fn_name}_{name}"] = 50 * u.numel() * cores / median_time(reps, 5)
+                out[f"{fn_name}_{name}"] = 50 * u.numel() * cores / median_time(reps, 5, clock)
     finally:
         torch.set_num_threads(old)
     return out
@@ -94,6 +95,7 @@ class NeuralTangents:
 
     def __init__(self, dtype: str = "float64"):
         self.available, self.reason, self.proc = NTREF.exists(), "", None
+        self.last_cpu = float("nan")  # CPU seconds of the last run
         self.tmp = tempfile.TemporaryDirectory()
         if not self.available:
             self.reason = f"{NTREF} not found: neural-tangents rows skipped"
@@ -132,7 +134,8 @@ class NeuralTangents:
     def run(self, name: str, save: bool = False):
         """Seconds of one run (and the kernels when ``save``)."""
         path = os.path.join(self.tmp.name, f"{name}-out.npz") if save else None
-        seconds = self._ask(op="run", name=name, save=path)["seconds"]
+        answer = self._ask(op="run", name=name, save=path)
+        seconds, self.last_cpu = answer["seconds"], answer.get("cpu_seconds", float("nan"))
         if not save:
             return seconds
         with np.load(path) as k:
@@ -146,17 +149,21 @@ class NeuralTangents:
         self.tmp.cleanup()
 
 
-def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each callable (which returns its own seconds, or None to be timed
-    here), alternating repetitions so that the machine's load falls on all alike.  Call
-    each once before (warm-up: compilation)."""
+def interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median ``(wall seconds, CPU seconds)`` of each callable, alternating repetitions so
+    that the machine's load falls on all alike.  A callable returns None to be timed here
+    (CPU time of this process), or its own ``(wall, cpu)``.  Call each once before
+    (warm-up: compilation).  With one thread per code, CPU seconds measure the work done
+    independently of how much of the machine the other users leave."""
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            seconds = fn()
-            times[name].append(time.perf_counter() - start if seconds is None else seconds)
-    return {name: statistics.median(t) for name, t in times.items()}
+            start, cpu = time.perf_counter(), time.process_time()
+            got = fn()
+            times[name].append((time.perf_counter() - start, time.process_time() - cpu)
+                               if got is None else got)
+    return {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for name, t in times.items()}
 
 
 def relative_error(a, b) -> float:

@@ -6,8 +6,12 @@ float64 and float32.  Rows: widenets with its default compilation policy ("auto"
 the size where compiling pays), widenets with every dual compiled (``WIDENETS_COMPILE=always``
 semantics; compile time reported separately), and neural-tangents 0.6.5 (``jax.jit``, CPU;
 x64 mode for float64, off for float32) in ``../ntref``, repetitions interleaved in one run.
-"% limit" is the time the cost model needs at this machine's measured peaks over the time
-taken: the Gram matrix
+"CPU s" is the median CPU time of the process (all its threads; nt's worker measures its
+own): with ``--threads 1`` it is the work done, whatever share of the machine other users
+leave, and the fair comparison on a shared machine (wall time also counts waiting for a
+core).  "% limit" is the time the cost model needs at this machine's measured peaks over
+the time taken (wall; and CPU, against peaks measured in CPU time, with one thread): the
+Gram matrix
 ``2 n^2 d`` FLOPs at the matmul rate, plus per layer and entry of the n x n grid
 max(44 FLOPs at the matmul rate, reading and writing NNGP and NTK once at the copy
 bandwidth).
@@ -78,6 +82,11 @@ def main():
     print(kb.load_note())
     limits = kb.machine_limits()
     print(kb.describe_limits(limits))
+    # per CPU second (one thread only: several threads' CPU time includes their waiting)
+    cpu_limits = kb.machine_limits(clock=time.process_time) \
+        if torch.get_num_threads() == 1 else None
+    if cpu_limits:
+        print("per CPU second: " + kb.describe_limits(cpu_limits).split(": ", 1)[1])
     workers = {d: kb.NeuralTangents(d) for d in ("float64", "float32")}
     if not workers["float64"].available:
         print(workers["float64"].reason)
@@ -106,19 +115,24 @@ def main():
             if nt.available:
                 nt.setup(case, NT_ARCH, x.numpy(), None, name)
                 first["nt"], ref = nt.run(case, save=True)
-                fns["neural-tangents"] = lambda case=case, nt=nt: nt.run(case)
+                fns["neural-tangents"] = lambda case=case, nt=nt: (nt.run(case), nt.last_cpu)
             times = kb.interleaved(fns, args.repeats if n <= 2000 else max(3, args.repeats // 2))
             limit = limit_seconds(n, x.shape[1], dtype, limits)
-            base = times.get("neural-tangents")
-            for label, seconds in times.items():
+            cpu_limit = cpu_limits and limit_seconds(n, x.shape[1], dtype, cpu_limits)
+            base, base_cpu = times.get("neural-tangents", (None, None))
+            for label, (seconds, cpu) in times.items():
                 key = "nt" if label == "neural-tangents" else label[10:-1]
                 ours = ref if key == "nt" else {k: getattr(results[key], k).numpy()
                                                 for k in ("nngp", "ntk")}
                 rows.append([f"{n} x 784", name, label, f"{seconds:.3f}", f"{first[key]:.1f}",
-                             "" if base is None else f"{seconds / base:.2f}",
-                             f"{100 * limit / seconds:.0f}%", _accuracy(ours, ref, exact)])
+                             "" if base is None else f"{seconds / base:.2f}", f"{cpu:.3f}",
+                             "" if base is None else f"{cpu / base_cpu:.2f}",
+                             f"{100 * limit / seconds:.0f}%",
+                             f"{100 * cpu_limit / cpu:.0f}%" if cpu_limit else "",
+                             _accuracy(ours, ref, exact)])
         print(kb.table(rows, ["inputs", "dtype", "code", "median s", "first s", "vs nt",
-                              "% limit", "max rel error: off-diagonal / diagonal"]), flush=True)
+                              "CPU s", "CPU vs nt", "% limit", "% limit CPU",
+                              "max rel error: off-diagonal / diagonal"]), flush=True)
     for nt in workers.values():
         nt.close()
     print(kb.load_note())
