@@ -15,8 +15,11 @@ every ordered pair.  Repetitions are interleaved in one run.  "% limit": the tim
 cost model of cntk.md §1.4 needs at the measured matmul peak -- 50 FLOPs per position pair
 per layer, transcendentals included (the arccos counted as 20: the compiled code evaluates
 it as a polynomial atan2, a division and a dozen FMAs; the square root as 1) over the
-distinct input pairs -- over the time taken.  Eager torch's own acos/atan2/sqrt throughputs
-are printed too; under load they are too noisy to serve as a limit.
+distinct input pairs -- over the time taken (wall; and CPU, against peaks measured in CPU
+seconds, with one thread).  "CPU s": CPU seconds of each process (nt's worker measures its
+own); on a shared machine the fair measure of work with one thread each.  Eager torch's
+own acos/atan2/sqrt throughputs are printed too; under load they are too noisy to serve as
+a limit.
 Use ``--threads 1`` on a shared machine: with several threads each small parallel region
 waits for its slowest thread, which costs 10x or more under load (issue 7 notes).
 
@@ -71,7 +74,7 @@ def accuracy(k, ref) -> str:
 
 
 def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, per_pair,
-             device="cpu"):
+             device="cpu", cpu_limits=None):
     net = architecture("cnn-gap-8")
     n, positions = len(x), math.prod(x.shape[2:])
     pairs = n * (n + 1) // 2
@@ -95,19 +98,21 @@ def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, p
             nt_first = nt.run(f"{label}-{name}-warm")  # compiles the batch shapes
             times["neural-tangents"] = []
         for r in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             k = net.kernel(xw, dtype=dtype, batch_size=BLOCK)
             k.ntk.cpu()  # waits for a GPU
-            times["widenets"].append(time.perf_counter() - start)
+            times["widenets"].append((time.perf_counter() - start, time.process_time() - cpu))
             if nt.available and r < nt_repeats:
                 if ref is None:
                     seconds, ref = nt.run(f"{label}-{name}", save=True)
                 else:
                     seconds = nt.run(f"{label}-{name}")
-                times["neural-tangents"].append(seconds)
-        med = {k: float(np.median(v)) for k, v in times.items()}
+                times["neural-tangents"].append((seconds, nt.last_cpu))
+        med = {k: np.median(np.array(v), axis=0) for k, v in times.items()}
         limit = limit_seconds(pairs, positions, DEPTH, dtype, limits)
-        for code, seconds in med.items():
+        cpu_limit = cpu_limits and limit_seconds(pairs, positions, DEPTH, dtype, cpu_limits)
+        base = med.get("neural-tangents", (math.nan, math.nan))
+        for code, (seconds, cpu) in med.items():
             if code == "widenets":
                 err = accuracy(ours, ref) + " vs nt" if name == "float64" and ref is not None \
                     else accuracy(ours, exact) + " vs widenets f64"
@@ -116,11 +121,11 @@ def run_case(label, x, batch_size, repeats, nt_repeats, limits, workers, rows, p
                 err = accuracy(ref, exact) + " vs widenets f64"
                 computed, f = n * n, nt_first
             rows.append([label, name, code, f"{seconds:.2f}", "" if f is None else f"{f:.1f}",
-                         f"{seconds / med.get('neural-tangents', math.nan):.3f}",
-                         f"{1e3 * seconds / computed:.3f}", f"{100 * limit / seconds:.1f}%",
-                         err])
+                         f"{seconds / base[0]:.3f}", f"{cpu:.2f}", f"{cpu / base[1]:.3f}",
+                         f"{1e3 * cpu / computed:.3f}", f"{100 * limit / seconds:.1f}%",
+                         f"{100 * cpu_limit / cpu:.1f}%" if cpu_limit else "", err])
             if per_pair:
-                per_pair.append((name, code, seconds / computed))
+                per_pair.append((name, code, seconds / computed, cpu / computed))
 
 
 def main():
@@ -142,25 +147,31 @@ def main():
     workers = {d: kb.NeuralTangents(d) for d in ("float64", "float32")}
     if not workers["float64"].available:
         print(workers["float64"].reason)
-    header = ["case", "dtype", "code", "median s", "first s", "vs nt", "ms/pair", "% limit",
-              "max rel error: off-diagonal / diagonal"]
+    # per CPU second (one thread only: several threads' CPU time includes their waiting)
+    cpu_limits = kb.machine_limits(clock=time.process_time) \
+        if torch.get_num_threads() == 1 else None
+    if cpu_limits:
+        print("per CPU second: " + kb.describe_limits(cpu_limits).split(": ", 1)[1])
+    header = ["case", "dtype", "code", "median s", "first s", "vs nt", "CPU s", "CPU vs nt",
+              "CPU ms/pair", "% limit", "% limit CPU", "max rel error: off-diagonal / diagonal"]
     rows: list = []
     if args.n:
         x = widenets.data.load("digits", args.n, 1).x_train.to(torch.float64)
         batch = math.gcd(args.n, 50)
         run_case(f"(b) digits 8x8, {args.n}x{args.n}", x, batch, args.repeats,
-                 args.nt_repeats, limits, workers, rows, None, args.device)
+                 args.nt_repeats, limits, workers, rows, None, args.device, cpu_limits)
         print(kb.table(rows, header), flush=True)
     if args.cifar:
         x = widenets.data.load("cifar10", args.cifar, 1).x_train.to(torch.float64)
         per_pair = [None]
         run_case(f"(c) CIFAR 32x32x3, {args.cifar}x{args.cifar}", x, math.gcd(args.cifar, 2),
-                 args.repeats, args.repeats, limits, workers, rows, per_pair, args.device)
+                 args.repeats, args.repeats, limits, workers, rows, per_pair, args.device,
+                 cpu_limits)
         print(kb.table(rows, header))
-        for name, code, seconds in per_pair[1:]:
-            print(f"(c) {code} {name}: {seconds:.3f} s per pair for 8 conv layers; "
-                  f"{seconds * 20 / 8:.3f} s per pair scaled to the 21-layer CNTK-GAP "
-                  "(20 conv layers)")
+        for name, code, seconds, cpu in per_pair[1:]:
+            print(f"(c) {code} {name}: {seconds:.3f} s ({cpu:.3f} CPU s) per pair for 8 conv "
+                  f"layers; {seconds * 20 / 8:.3f} s ({cpu * 20 / 8:.3f} CPU s) per pair scaled "
+                  "to the 21-layer CNTK-GAP (20 conv layers)")
     for nt in workers.values():
         nt.close()
     print(kb.load_note())
