@@ -81,6 +81,10 @@ def vertex_vs_aspect_ratio(activations=DEFAULT_ACTIVATIONS, widths=(32, 128, 512
                         label=r"relu exact $(1+5/n)^{L-1}-1$" if n == widths[0] else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ratios = [d / n for n in widths for d in depths]
+    ticks = [t for t in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+             if min(ratios) <= t <= max(ratios)]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded labels
     ax.set_xlabel("aspect ratio L/n (depth / width, dimensionless)")
     ax.set_ylabel(r"$V/(nK^2) = \mathrm{Var}(\hat G)/E[\hat G]^2$ (dimensionless)")
