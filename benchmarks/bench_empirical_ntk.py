@@ -18,6 +18,7 @@ rate over the float32 matrix-multiply rate measured in the same process.  Each r
 is compared with widenets' structured one (max |difference| / max |kernel|).
 
     .venv/bin/python benchmarks/bench_empirical_ntk.py [--threads 1] [--n 256] [--quick]
+        [--workloads mlp cnn] [--impls structured jacobian "nt structured" ...]
 """
 
 from __future__ import annotations
@@ -288,6 +289,10 @@ def main():
     parser.add_argument("--output-axes", default="trace", choices=("trace", "full"))
     parser.add_argument("--quick", action="store_true",
                         help="only the structured rows (ours and neural-tangents')")
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS),
+                        choices=list(WORKLOADS))
+    parser.add_argument("--impls", nargs="+", choices=[*TORCH_IMPLS, *NT_IMPLS],
+                        help="rows to run (default: all; 'structured' is always run)")
     args = parser.parse_args()
     if args.worker:
         worker = jax_worker if args.impl in NT_IMPLS else torch_worker
@@ -304,7 +309,9 @@ def main():
             print(f"neural-tangents rows skipped: {NTREF} not found")
         impls = ["structured", "nt structured"] if args.quick else \
             [*TORCH_IMPLS, *NT_IMPLS]
-        for workload in WORKLOADS:
+        if args.impls:
+            impls = ["structured", *[i for i in args.impls if i != "structured"]]
+        for workload in args.workloads:
             rows = {impl: run_row(workload, impl, args, directory) for impl in impls}
             reference = np.load(rows["structured"]["kernel"])
             base = statistics.median(rows["structured"]["times"])
