@@ -26,7 +26,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m slow tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks experiments tools
 
 # Headless browser check of the report: installs Debian's Chromium and ChromeDriver if missing.
 e2e: $(STAMP)

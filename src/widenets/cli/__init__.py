@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Each command lives in its own module and registers itself on `app` when imported.
+from widenets.cli import kernel as _kernel  # noqa: E402,F401
+from widenets.cli import learning_curve as _learning_curve  # noqa: E402,F401
+from widenets.cli import predict as _predict  # noqa: E402,F401
 from widenets.cli import report as _report  # noqa: E402,F401
 from widenets.cli import sample as _sample  # noqa: E402,F401
-from widenets.cli import predict as _predict  # noqa: E402,F401
-from widenets.cli import learning_curve as _learning_curve  # noqa: E402,F401
 from widenets.cli import theory as _theory  # noqa: E402,F401
-from widenets.cli import kernel as _kernel  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()
