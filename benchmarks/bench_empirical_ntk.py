@@ -75,15 +75,17 @@ class PeakMemory:
         self.growth = self.peak - self.base
 
 
-def timed_runs(fn, budget: float, max_reps: int) -> tuple[list[float], int]:
-    times, peak = [], 0
+def timed_runs(fn, budget: float, max_reps: int) -> tuple[list[float], list[float], int]:
+    """Wall-clock and process CPU seconds of each run, and the peak memory growth."""
+    times, cpu, peak = [], [], 0
     while len(times) < max_reps and (sum(times) < budget or len(times) < 1):
         with PeakMemory() as mem:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
         peak = max(peak, mem.growth)
-    return times, peak
+    return times, cpu, peak
 
 
 # -- workers ------------------------------------------------------------------------------
@@ -105,20 +107,20 @@ def torch_worker(args) -> dict:
                              batch_size=batch)
 
     with flop_counter() as counter:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         kernel = run()
-        first = time.perf_counter() - start
+        first, first_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     if first > args.slow:  # one (already long) run is enough
-        times, peak = [first], None
+        times, cpu, peak = [first], [first_cpu], None
     else:
-        times, peak = timed_runs(run, args.budget, args.reps)
+        times, cpu, peak = timed_runs(run, args.budget, args.reps)
     np.save(args.out, kernel.numpy())
     a = torch.randn(2048, 2048)
     start = time.perf_counter()
     for _ in range(5):
         a @ a
     peak_rate = 5 * 2 * 2048**3 / (time.perf_counter() - start)
-    return {"times": times, "memory": peak,
+    return {"times": times, "cpu": cpu, "memory": peak,
             "flops": None if counter.grouped else counter.total,
             "matmul_rate": peak_rate}
 
@@ -202,13 +204,13 @@ def jax_worker(args) -> dict:
     else:
         fn = jax.jit(fn)
     params = tuple(params)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     kernel = np.asarray(jax.block_until_ready(fn(x, None, params)))
-    first = time.perf_counter() - start
-    if first > args.slow:
-        times, peak = [first], None
+    first, first_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    if first > args.slow:  # compilation included in this single run
+        times, cpu, peak = [first], [first_cpu], None
     else:
-        times, peak = timed_runs(lambda: jax.block_until_ready(fn(x, None, params)),
+        times, cpu, peak = timed_runs(lambda: jax.block_until_ready(fn(x, None, params)),
                                  args.budget, args.reps)
     if args.output_axes == "full":
         kernel = kernel.transpose(0, 2, 1, 3) if kernel.ndim == 4 else kernel
@@ -219,7 +221,7 @@ def jax_worker(args) -> dict:
     start = time.perf_counter()
     for _ in range(5):
         mm(a).block_until_ready()
-    return {"times": times, "memory": peak, "flops": None, "compile_and_first": first,
+    return {"times": times, "cpu": cpu, "memory": peak, "flops": None, "compile_and_first": first,
             "matmul_rate": 5 * 2 * 2048**3 / (time.perf_counter() - start)}
 
 
@@ -315,24 +317,27 @@ def main():
             rows = {impl: run_row(workload, impl, args, directory) for impl in impls}
             reference = np.load(rows["structured"]["kernel"])
             base = statistics.median(rows["structured"]["times"])
+            base_cpu = statistics.median(rows["structured"]["cpu"])
             print(f"\n{workload}: {'implementation':<24}{'median s':>10}{'vs ours':>9}"
-                  f"{'peak MB':>9}{'GFLOP':>9}{'% peak':>8}{'rel. diff':>11}")
+                  f"{'CPU s':>9}{'vs ours':>9}{'peak MB':>9}{'GFLOP':>9}{'% peak':>8}"
+                  f"{'rel. diff':>11}")
             for impl, row in rows.items():
                 if row is None:
                     continue
                 if "error" in row:
                     print(f"     {impl:<24} failed: {row['error']}")
                     continue
-                t = statistics.median(row["times"])
+                t, c = statistics.median(row["times"]), statistics.median(row["cpu"])
                 mem = "-" if row["memory"] is None else f"{row['memory'] / 2**20:.0f}"
                 flops = row["flops"]
                 gflop = "-" if flops is None else f"{flops / 1e9:.1f}"
                 frac = "-" if flops is None else f"{100 * flops / t / row['matmul_rate']:.0f}"
                 kernel = np.load(row["kernel"])
                 diff = np.abs(kernel - reference).max() / np.abs(reference).max()
-                print(f"     {impl:<24}{t:>10.3f}{t / base:>8.1f}x{mem:>9}{gflop:>9}{frac:>8}"
-                      f"{diff:>11.1e}")
-        print("\n'vs ours': time / widenets structured time; '% peak': FLOP rate over the "
+                print(f"     {impl:<24}{t:>10.3f}{t / base:>8.1f}x{c:>9.3f}{c / base_cpu:>8.1f}x"
+                      f"{mem:>9}{gflop:>9}{frac:>8}{diff:>11.1e}")
+        print("\n'vs ours': time / widenets structured time (wall, then process CPU: on a "
+              "loaded machine the CPU ratio is the reproducible one); '% peak': FLOP rate over the "
               "float32 matmul rate measured in the same process; GFLOP '-': not counted "
               "(JAX) or not countable (grouped convolutions); memory '-': a single run "
               f"longer than {args.slow:.0f} s (no separate timed run).")
