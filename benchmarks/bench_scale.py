@@ -6,8 +6,10 @@ one torch thread each.  Each worker is warmed up first (imports, compilation of 
 kernels) by computing one diagonal and one off-diagonal tile's worth of pairs, so the timed
 part is the job itself: submitting the tiles, computing, writing the Zarr chunks.  Reported:
 median seconds of ``job.result()`` over repetitions (fresh stores; the two clusters run
-alternately), speed-up of 2 workers over 1, and pairs per second.  On a machine with 2 cores
-the speed-up also measures how much of the second core the other users leave.
+alternately), speed-up of 2 workers over 1, pairs per second, and the CPU seconds the workers
+spent (summed; efficiency = CPU seconds of 1 worker over those of 2, below 1 where running in
+parallel adds work).  On a machine with 2 cores the wall-clock speed-up also measures how
+much of the second core the other users leave.
 
     .venv/bin/python benchmarks/bench_scale.py [--n 240] [--tile 40] [--repeats 3]
 """
@@ -56,14 +58,21 @@ def start(workers: int, net, x, tile: int, tmp: str):
     return cluster, client, plan
 
 
-def run_once(client, plan, net, x, tile: int, path: str) -> float:
+def _cpu() -> float:
+    return time.process_time()
+
+
+def run_once(client, plan, net, x, tile: int, path: str) -> tuple[float, float]:
+    """Wall seconds of the job and CPU seconds its workers spent (all workers together)."""
     job = scale.kernel_matrix(net, x, store=path, tile=tile, client=client, progress=False)
+    before = sum(client.run(_cpu).values())
     begin = time.perf_counter()
     job.result()
     seconds = time.perf_counter() - begin
+    cpu = sum(client.run(_cpu).values()) - before
     assert len(job.computed) == len(plan.tiles())
     shutil.rmtree(path)
-    return seconds
+    return seconds, cpu
 
 
 def main():
@@ -91,14 +100,21 @@ def main():
             for cluster, client, _ in clusters.values():
                 client.close()
                 cluster.close()
+    cpus = {}
     for w in (1, 2):
-        medians[w] = statistics.median(times[w])
-        rows.append([str(w), f"{medians[w]:.2f}", " ".join(f"{t:.2f}" for t in times[w]),
-                     f"{pairs / medians[w]:,.0f}", f"{medians[1] / medians[w]:.2f}x"])
+        medians[w] = statistics.median(t for t, _ in times[w])
+        cpus[w] = statistics.median(c for _, c in times[w])
+        rows.append([str(w), f"{medians[w]:.2f}", " ".join(f"{t:.2f}" for t, _ in times[w]),
+                     f"{pairs / medians[w]:,.0f}", f"{medians[1] / medians[w]:.2f}x",
+                     f"{cpus[w]:.2f}", f"{cpus[1] / cpus[w]:.2f}"])
     grid = args.n // args.tile
     print(f"job: cnn-gap-8 on {args.n} digits (8x8), float64, tiles {args.tile} x {args.tile}: "
           f"{grid * (grid + 1) // 2} tiles, {pairs:,} pairs")
-    print(kb.table(rows, ["workers", "median s", "runs s", "pairs/s", "speed-up"]))
+    print(kb.table(rows, ["workers", "median s", "runs s", "pairs/s", "speed-up",
+                          "worker CPU s", "CPU efficiency"]))
+    print(f"2 workers on 2 free cores would give {2 * cpus[1] / cpus[2]:.2f}x (twice the CPU "
+          "efficiency: the work the second worker adds); the wall-clock speed-up also "
+          "depends on the share of the cores the other users leave")
 
 
 if __name__ == "__main__":
