@@ -15,7 +15,8 @@ Standard errors are the sampler's own (ArviZ, autocorrelation- and chain-aware).
   theory overestimates the test and training errors of the sampled networks; that
   disagreement is asserted (a documented limitation, with the warning), not hidden.
 
-Run with ``pytest -m slow -s tests/theory/proportional/test_langevin.py`` to see the table.
+Run with ``pytest -m slow -s tests/theory/proportional/test_langevin.py`` to see the table
+(P = 100, T = 0.05; about 5-20 min per sampled configuration on 2 shared cores, 9 tests).
 """
 
 import numpy as np
@@ -79,7 +80,9 @@ def _gaussian_task():
 @pytest.mark.parametrize("width", [100, 200])
 def test_one_hidden_layer_against_sampled_networks(act, width):
     """N1 >= 100: the theory's O(1/N1) error on Qbar (see the next test) is below the
-    statistical resolution of 4 chains x 4000 steps."""
+    statistical resolution of 4 chains x 4000 steps.  Measured z (test, train, Qbar):
+    erf 100: -0.2, +0.9, +1.8; erf 200: +1.1, +1.0, +0.5; ReLU 100: -1.2, -1.7, -2.0;
+    ReLU 200: +0.8, -1.9, -0.7 (the GP: |z| 8-180)."""
     x, y, xt, yt = _gaussian_task()
     net = mlp(act, [width], [1.0, 10.0])
     theory = proportional(net, x, y, temperature=TEMPERATURE)
