@@ -36,7 +36,14 @@ Where the theory fails (measured against networks sampled by ``widenets.finite.l
   readout order parameter of sampled networks exceeds it by about c/N1 (c ~ 3 in our erf
   runs; for linear networks the gap to the exact posterior is -0.45/N at alpha = 1/2).
 * Deep non-homogeneous activations (erf, tanh): no controlled theory (warns); deep ReLU
-  ignores the activation mean (warns).
+  ignores the activation mean (warns).  Measured on 2-hidden-layer ReLU nets (P = 100,
+  N1 = N2 = 50, 100): the test error agrees within 2 standard errors, but the readout order
+  parameter of the sampled nets is 8-10 % below the theory and the training error 3-6 % below
+  it (the deep *linear* control agrees within 1.5 standard errors).
+* Temperature: "the finite net beats the infinite one iff r < 1" is a T = 0 statement.  At
+  T > 0 with a readout prior so large that the kernel scale 1/lambda_1 is comparable to T,
+  it fails (MNIST 0/1, T = 1e-3, lambda_1 = 100-1000), and so can "a larger lambda_1 lowers
+  the test error".
 * P of order N0 N1 (extensive width) is beyond the proportional regime.
 
 This package module is itself callable (``wn.theory.proportional(...)`` is
