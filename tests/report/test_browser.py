@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from widenets.report import build_report
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,11 +33,10 @@ def _driver():
 
 
 @pytest.mark.browser
-def test_report_page_loads_every_image_without_console_errors(tmp_path):
+def test_report_page_loads_every_image_without_console_errors(smoke_report):
     driver = _driver()
     try:
-        index = build_report(tmp_path / "report", smoke=True, sections=["infinite"],
-                             progress=False, log=lambda _: None)
+        index = smoke_report
         driver.get(index.resolve().as_uri())
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth]);")

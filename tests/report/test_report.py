@@ -6,6 +6,7 @@ import pytest
 
 from widenets.errors import WidenetsError
 from widenets.report import build_report
+from widenets.report.build import SECTIONS
 from widenets.report.context import ReportContext
 
 
@@ -25,13 +26,21 @@ def test_cache_resumes_without_recomputing(tmp_path):
     assert not list(tmp_path.glob("cache/.*"))  # no temporary files left behind
 
 
-def test_quick_report_writes_page_figures_and_data(tmp_path):
-    index = build_report(tmp_path, smoke=True, sections=["infinite"], log=lambda _: None)
+def test_every_section_writes_figures_data_and_findings(smoke_report):
+    """Tiny sizes (smoke): every section runs its real computation and fills the page."""
+    index = smoke_report
+    tmp_path = index.parent
     html = index.read_text()
-    assert "Theory predicts" in html and "figures/ntk_convergence.png" in html
-    for ext in ("png", "svg", "csv"):
-        assert (tmp_path / "figures" / f"ntk_convergence.{ext}").stat().st_size > 0
     summary = json.loads((tmp_path / "report.json").read_text())
+    assert [s["key"] for s in summary] == list(SECTIONS)
+    for section in summary:
+        assert section["findings"], section["key"]
+        assert section["title"] in html
+        for png in section["figures"]:
+            assert png in html
+            for ext in ("png", "svg", "csv"):
+                assert (tmp_path / png).with_suffix(f".{ext}").stat().st_size > 0
+    assert "Theory predicts" in html
     assert any("slope" in finding for finding in summary[0]["findings"])
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from widenets.errors import HyperparameterError, expected
+from widenets.errors import HyperparameterError, WidenetsWarning, expected
 from widenets.report.context import ReportContext, Section, write_atomic
 from widenets.report.page import render
 
@@ -63,15 +64,24 @@ def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits
     for name in chosen:
         log(f"[report] section {name} ...")
         start = time.perf_counter()
-        section = available[name](ctx)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", WidenetsWarning)
+            section = available[name](ctx)
         section.seconds = time.perf_counter() - start
+        section.warnings = sorted({str(w.message) for w in caught
+                                   if issubclass(w.category, WidenetsWarning)})
+        for message in section.warnings:  # expected at the small widths of a quick report
+            log(f"[report] {name}: note: {message}")
+        for w in caught:  # anything else is passed on
+            if not issubclass(w.category, WidenetsWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         done.append(section)
     page = render(done, title="widenets report",
                   subtitle=f"Data: {data}{' (quick)' if quick else ''}.")
     index = out / "index.html"
     write_atomic(index, page)
     summary = [{"key": s.key, "title": s.title, "settings": s.settings,
-                "findings": s.findings, "seconds": s.seconds,
+                "findings": s.findings, "warnings": s.warnings, "seconds": s.seconds,
                 "figures": [f.png for f in s.figures]} for s in done]
     write_atomic(out / "report.json", json.dumps(summary, indent=2, default=str))
     return index

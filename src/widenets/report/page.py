@@ -37,6 +37,10 @@ def _section(section: Section) -> str:
     if section.findings:
         items = "".join(f"<li>{_e(f)}</li>" for f in section.findings)
         parts.append(f'<p><b>Measured.</b></p><ul class="findings">{items}</ul>')
+    if section.warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in section.warnings)
+        parts.append(f'<p><b>Caveats raised while computing.</b></p><ul class="notes">{items}'
+                     "</ul>")
     for fig in section.figures:
         parts.append(f'<figure><img src="{_e(fig.png)}" alt="{_e(fig.caption)}">'
                      f"<figcaption>{_e(fig.caption)} "
