@@ -80,6 +80,11 @@ NETWORKS = {
     "conv1d-gap": (wn.serial(wn.Conv1d(3, 3, padding="same", bias_std=0.1), wn.Erf(),
                              wn.Conv1d(4, 2, stride=2), wn.Tanh(), wn.GlobalAvgPool(),
                              wn.Dense(2)), (2, 9), True),
+    # factored cotangents: through a linear head (two dense layers), GAP and activations
+    "conv-gap-linear-head": (wn.serial(wn.Conv2d(3, 3, padding="same", bias_std=0.1),
+                                       wn.Tanh(), wn.Conv2d(4, 2, bias_std=0.2), wn.Erf(),
+                                       wn.GlobalAvgPool(), wn.Dense(3, 1.1, 0.1),
+                                       wn.Dense(2, 1.0, 0.1)), (2, 5, 5), True),
     "residual-layernorm": (wn.serial(wn.Dense(6, 1.0, 0.1),
                                      wn.Residual(wn.serial(wn.Tanh(), wn.Dense(6, 1.0, 0.1))),
                                      wn.LayerNorm(), wn.Dense(2, bias_std=0.1)), (4,), True),

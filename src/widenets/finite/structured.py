@@ -12,8 +12,11 @@ formed (Novak et al. 2022, "Fast finite width neural tangent kernel", ICML, §4 
 A convolution's per-example weight gradient ``sum_p g_a[:, p] h_p^T`` is formed from the
 unfolded input (one batched matrix product) and contracted like a Jacobian; its bias term
 factors through ``sum_p g_a[:, p]``.  Cotangents of all k outputs come from one backward
-pass vectorised over the k output directions.  Modules with parameters that are not
-widenets ``Affine`` layers fall back to their own per-example parameter Jacobian.
+pass vectorised over the k output directions; below a dense readout, pooling and activations
+they stay factored, ``g_a(x)[o, p] = A[a, o] m(x)[o, p]`` (:class:`Separable`), so the weight
+gradient of the convolution under them costs O channels' products instead of k * O.
+Modules with parameters that are not widenets ``Affine`` layers fall back to their own
+per-example parameter Jacobian.
 """
 
 from __future__ import annotations
@@ -49,6 +52,24 @@ class Jacobian:
 
     j: Tensor
     scale: float = 1.0
+
+
+@dataclass
+class Separable:
+    """Cotangents ``ct[i, a, o, ...] = a[a, o] * m[i, o, ...]``: what a dense readout on flat
+    features, global average pooling and elementwise activations pass down."""
+
+    a: Tensor  # (k, O)
+    m: Tensor  # (n, O, *spatial), possibly a broadcast view
+    ones: bool  # m is all ones
+
+    def full(self) -> Tensor:
+        extra = (None,) * (self.m.ndim - 2)
+        return self.a[(None, slice(None), slice(None), *extra)] * self.m.unsqueeze(1)
+
+
+def _full(ct) -> Tensor:
+    return ct.full() if isinstance(ct, Separable) else ct
 
 
 def leaves(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -94,7 +115,8 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
         raise ShapeError(expected("model output", "of shape (n, n_outputs)",
                                   tuple(getattr(h, "shape", ())) or type(h).__name__))
     k = h.shape[1]
-    ct = torch.eye(k, dtype=h.dtype, device=h.device).expand(len(x), k, k)
+    ct = Separable(torch.eye(k, dtype=h.dtype, device=h.device),
+                   h.new_ones(1, 1).expand(len(x), k), True)
     pieces = []
     for index in range(len(chain) - 1, first - 1, -1):
         if index in trained:
@@ -104,13 +126,37 @@ def features(model: torch.nn.Module, x: Tensor) -> tuple[list, int]:
     return pieces, k
 
 
-def _pull(module, h, pullback, ct: Tensor) -> Tensor:
+def _pull_separable(module, h, pullback, ct: Separable) -> Separable | None:
+    """The factored cotangents at the module's input, or None where they do not factor."""
+    if not isinstance(h, Tensor):
+        return None
+    if isinstance(module, Activation):
+        return Separable(ct.a, ct.m * pullback(torch.ones_like(h))[0], False)
+    if isinstance(module, GlobalAvgPool):
+        spatial = h.shape[2:]
+        m = (ct.m / math.prod(spatial)).reshape(*ct.m.shape, *[1] * len(spatial))
+        return Separable(ct.a, m.expand(*ct.m.shape, *spatial), False)
+    if isinstance(module, Affine) and not module.kernel_size and h.ndim == 2 and ct.ones:
+        weight = module.weight * _scales(module)[0]  # (O, C): sum_o a[a, o] W[o, c]
+        return Separable(ct.a @ weight, h.new_ones(1, 1).expand(len(h), weight.shape[1]),
+                         True)
+    return None
+
+
+def _pull(module, h, pullback, ct):
     """Cotangents ``(n, k, ...)`` at the module's input, from those at its output.
 
     Elementwise, pooling and affine modules are pulled back directly on the ``n * k`` batch
     (a vmapped generic pullback would first copy its saved inputs k times); anything else
     through its own vectorised pullback.
     """
+    if isinstance(ct, Separable):
+        factored = _pull_separable(module, h, pullback, ct)
+        if factored is not None:
+            return factored
+        if _one_convolution(module, h):
+            return _affine_input_grad(module, h, ct)
+        ct = ct.full()
     if isinstance(h, Tensor):
         if isinstance(module, Activation):
             # the Jacobian is diagonal: phi'(h) is the pullback of ones
@@ -125,9 +171,16 @@ def _pull(module, h, pullback, ct: Tensor) -> Tensor:
     return vmap(pullback, in_dims=1, out_dims=1)(ct)[0]
 
 
-def _affine_input_grad(layer: Affine, h: Tensor, ct: Tensor) -> Tensor:
+def _one_convolution(module, h) -> bool:
+    """Whether factored cotangents can be pulled through ``module`` by one convolution."""
+    return isinstance(h, Tensor) and isinstance(module, Affine) \
+        and len(module.kernel_size) in (1, 2) and module.padding != "circular" \
+        and all(st == 1 for st in module.stride)
+
+
+def _affine_input_grad(layer: Affine, h: Tensor, ct) -> Tensor:
     weight = layer.weight * _scales(layer)[0]
-    n, k = ct.shape[:2]
+    n, k = (len(h), len(ct.a)) if isinstance(ct, Separable) else ct.shape[:2]
     if not layer.kernel_size:
         if h.ndim == 2:
             return ct @ weight
@@ -137,14 +190,21 @@ def _affine_input_grad(layer: Affine, h: Tensor, ct: Tensor) -> Tensor:
         _, pullback = vjp(layer, h)
         return vmap(pullback, in_dims=1, out_dims=1)(ct)[0]
     padded = pad_input(h, layer.kernel_size, layer.stride, layer.padding).shape[2:]
-    flat = ct.reshape(n * k, *ct.shape[2:])
     if all(st == 1 for st in layer.stride):
         # a full correlation with the flipped, transposed kernel: the same numbers as the
         # transposed convolution, through the (much faster on CPU) forward convolution
         conv = (F.conv1d, F.conv2d)[dims - 1]
-        g = conv(flat, weight.flip(list(range(2, 2 + dims))).transpose(0, 1),
-                 padding=tuple(w - 1 for w in layer.kernel_size))
-    else:  # output_padding restores the rows the stride skipped
+        kernel = weight.flip(list(range(2, 2 + dims))).transpose(0, 1)  # (C, O, *T)
+        if isinstance(ct, Separable):  # output a's kernel is A[a, o] W[o, c]: one (n, k C)
+            kernel = (ct.a[(slice(None), None, slice(None), *(None,) * dims)]
+                      * kernel[None]).flatten(0, 1)  # convolution of m, not k of n
+            flat = ct.m.contiguous()
+        else:
+            flat = ct.reshape(n * k, *ct.shape[2:])
+        g = conv(flat, kernel, padding=tuple(w - 1 for w in layer.kernel_size))
+    else:
+        # output_padding restores the rows the stride skipped
+        flat = ct.reshape(n * k, *ct.shape[2:])
         extra = tuple(p - ((o - 1) * st + w) for p, o, st, w in
                       zip(padded, ct.shape[3:], layer.stride, layer.kernel_size, strict=True))
         transpose = (F.conv_transpose1d, F.conv_transpose2d)[dims - 1]
@@ -155,19 +215,18 @@ def _affine_input_grad(layer: Affine, h: Tensor, ct: Tensor) -> Tensor:
     return g[(slice(None), slice(None), *window)].reshape(n, k, *h.shape[1:])
 
 
-def _module_pieces(module, h, ct: Tensor) -> list:
+def _module_pieces(module, h, ct) -> list:
     if isinstance(module, Affine) and isinstance(h, Tensor):
         c_w, c_b = _scales(module)
         if not module.kernel_size and h.ndim == 2:
-            return [Factored(h, ct, c_w**2, c_b**2)]
+            return [Factored(h, _full(ct), c_w**2, c_b**2)]
         return _spatial_pieces(module, h, ct, c_w, c_b)
-    return [Jacobian(_per_example_jacobian(module, h, ct))]
+    return [Jacobian(_per_example_jacobian(module, h, _full(ct)))]
 
 
-def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float) -> list:
+def _spatial_pieces(layer: Affine, h: Tensor, ct, c_w: float, c_b: float) -> list:
     """Convolution (or a dense layer acting on the channels of an image)."""
-    n, k = ct.shape[:2]
-    g = ct.flatten(3)  # (n, k, O, P)
+    n = len(h)
     if not layer.kernel_size:
         patches = h.flatten(2)  # (n, C, P)
     elif len(layer.kernel_size) in (1, 2):
@@ -179,12 +238,19 @@ def _spatial_pieces(layer: Affine, h: Tensor, ct: Tensor, c_w: float, c_b: float
             window, stride = layer.kernel_size, layer.stride
         patches = F.unfold(padded, window, stride=stride)  # (n, C*T, P)
     else:  # 3-d convolutions: no unfold in torch, use the generic per-example Jacobian
-        return [Jacobian(_per_example_jacobian(layer, h, ct))]
-    # per-example weight gradients of all k outputs: one batched product over examples
-    j = torch.bmm(g.reshape(n, -1, g.shape[-1]), patches.transpose(1, 2))  # (n, k*O, C*T)
-    pieces: list = [Jacobian(j.reshape(n, k, -1), c_w**2)]
+        return [Jacobian(_per_example_jacobian(layer, h, _full(ct)))]
+    if isinstance(ct, Separable):  # g[i, a, o, p] = A[a, o] m[i, o, p]: products for O rows
+        k, m = len(ct.a), ct.m.flatten(2)  # (n, O, P)
+        mj = torch.bmm(m, patches.transpose(1, 2))  # (n, O, C*T)
+        j = (ct.a[None, :, :, None] * mj[:, None]).reshape(n, k, -1)
+        g_sum = ct.a[None] * m.sum(-1)[:, None]  # (n, k, O)
+    else:  # per-example weight gradients of all k outputs: one batched product
+        k, g = ct.shape[1], ct.flatten(3)  # (n, k, O, P)
+        j = torch.bmm(g.reshape(n, -1, g.shape[-1]), patches.transpose(1, 2)).reshape(n, k, -1)
+        g_sum = g.sum(-1)
+    pieces: list = [Jacobian(j, c_w**2)]
     if layer.bias is not None:
-        pieces.append(Factored(None, g.sum(-1), 0.0, c_b**2))
+        pieces.append(Factored(None, g_sum, 0.0, c_b**2))
     return pieces
 
 
