@@ -10,7 +10,7 @@ One architecture description gives the infinite-width NNGP kernel, the NTK and a
 """
 
 # subpackages; scikit-learn, GPyTorch, Dask, Zarr and matplotlib load only when used
-from widenets import data, predict, presets, sklearn, theory
+from widenets import data, predict, presets, scale, sklearn, theory
 from widenets.errors import WidenetsError, WidenetsWarning
 from widenets.finite.empirical import empirical_ntk
 from widenets.finite.monte_carlo import monte_carlo_kernel
@@ -65,6 +65,6 @@ __all__ = [
     "GlobalAvgPool", "Identity", "Kernel", "Layer", "LayerNorm", "LeakyRelu", "Monomial",
     "Parallel", "Polynomial", "Rbf", "RectifiedMonomial", "Relu", "Residual", "Serial",
     "Sigmoid", "Sign", "Silu", "Sin", "Softplus", "Tanh", "WidenetsError", "WidenetsWarning",
-    "data", "empirical_ntk", "monte_carlo_kernel", "parallel", "predict", "presets", "serial",
-    "sklearn", "theory",
+    "data", "empirical_ntk", "monte_carlo_kernel", "parallel", "predict", "presets", "scale",
+    "serial", "sklearn", "theory",
 ]
