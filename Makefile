@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: demo test test-slow lint bench e2e clean
+.PHONY: demo report test test-slow lint bench e2e clean
 
 # The pinned CPU build of torch goes in first: an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The main job on embedded data (scikit-learn's digits): every report section, small sizes.
 demo: $(STAMP)
 	$(VENV)/bin/widenets report --quick
+
+# The full report (more widths, networks and Langevin steps); DATA=mnist etc. for bundled sets.
+DATA ?= digits
+report: $(STAMP)
+	$(VENV)/bin/widenets report --data $(DATA)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
