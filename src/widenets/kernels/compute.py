@@ -148,8 +148,9 @@ def _mirror(t: torch.Tensor, block: int = 128) -> torch.Tensor:
     """The upper triangle of ``t`` and its mirror image (a new tensor).
 
     Copied in bands of ``block`` rows, so that the transposed reads stay in cache: 5x fewer
-    CPU seconds than ``triu(t) + triu(t, 1).T`` at n = 2000 (a third of an MLP kernel's
-    time went there, bench_kernels_mlp.py)."""
+    CPU seconds than ``triu(t) + triu(t, 1).T`` for one 2000 x 2000 matrix alone; in the
+    whole fc3-relu NNGP + NTK at n = 2000 (float64, compiled) it saves about 12% (A/B in one
+    process, median CPU seconds 0.41 against 0.47)."""
     out = t.clone()
     for i in range(0, len(t), block):
         out[i:i + block, :i] = t[:i, i:i + block].transpose(0, 1)
