@@ -38,7 +38,7 @@ def _settings(ctx: ReportContext) -> dict:
         return {"n_train": 40, "n_test": 30, "widths": [8], "seeds": 1, "epochs": 2,
                 "downsample": downsample}
     if ctx.quick:
-        return {"n_train": 200, "n_test": 200, "widths": [16, 64], "seeds": 1, "epochs": 15,
+        return {"n_train": 100, "n_test": 100, "widths": [16, 64], "seeds": 1, "epochs": 15,
                 "downsample": downsample}
     return {"n_train": 500, "n_test": 500, "widths": [16, 64, 256], "seeds": 2, "epochs": 30,
             "downsample": downsample}
