@@ -45,7 +45,9 @@ def learning_curve_command(
     n_train: str = typer.Option("500", "--n-train", help="Training-set sizes P."),
     priors: str = typer.Option("1,10,100", help="Readout priors (precisions) lambda_1."),
     input_prior: float = typer.Option(1.0, help="Input-layer precision lambda_0."),
-    temperature: float = typer.Option(0.01, help="Temperature T (likelihood variance)."),
+    temperature: float = typer.Option(
+        1e-3, help="Temperature T (likelihood variance); the paper's 1e-3 by default. Langevin "
+        "chains mix in minutes only at T >~ 0.05 (unconverged points are flagged)."),
     n_test: int = typer.Option(1000, help="Test images (at most those of the two classes)."),
     classes: str = typer.Option("0,1", help="The two classes (labels -1, +1)."),
     pool: int = typer.Option(1, help="Average-pool the images by this factor."),
