@@ -113,7 +113,7 @@ def check_accepts(model: torch.nn.Module, x1: Tensor) -> None:
     try:
         with torch.no_grad():
             out = model(x1[:1])
-    except RuntimeError as err:
+    except (RuntimeError, ShapeError) as err:  # ShapeError: from the layers
         raise ShapeError(expected("x1", "inputs the model accepts (examples of the shape "
                                   "it was built for)", f"shape {tuple(x1.shape)}: {err}")
                          ) from err

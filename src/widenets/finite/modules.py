@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
+from widenets.errors import ShapeError, WidenetsError
 from widenets.kernels.spatial import pad_plan
 
 
@@ -69,14 +70,32 @@ class Affine(LazyModuleMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self._scaled()
-        if not self.kernel_size:
-            if x.ndim == 2:
-                return F.linear(x, weight, bias)
-            # Dense on an image acts on the channel axis at every position
-            return F.linear(x.movedim(1, -1), weight, bias).movedim(-1, 1)
-        x = pad_input(x, self.kernel_size, self.stride, self.padding)
-        conv = (F.conv1d, F.conv2d, F.conv3d)[len(self.kernel_size) - 1]
-        return conv(x, weight, bias, stride=self.stride)
+        try:  # free unless torch refuses the input; then say why in widenets' terms
+            if not self.kernel_size:
+                if x.ndim == 2:
+                    return F.linear(x, weight, bias)
+                # Dense on an image acts on the channel axis at every position
+                return F.linear(x.movedim(1, -1), weight, bias).movedim(-1, 1)
+            padded = pad_input(x, self.kernel_size, self.stride, self.padding)
+            conv = (F.conv1d, F.conv2d, F.conv3d)[len(self.kernel_size) - 1]
+            return conv(padded, weight, bias, stride=self.stride)
+        except (RuntimeError, IndexError) as err:
+            error = self._input_error(x)
+            if error is None:
+                raise
+            raise error from err
+
+    def _input_error(self, x: torch.Tensor) -> ShapeError | None:
+        """The ShapeError for an input whose channels differ from the drawn fan-in, if so."""
+        if isinstance(self.weight, UninitializedParameter) or x.ndim < 2:
+            return None
+        fan_in = self.weight.shape[1]
+        if x.shape[1] == fan_in:
+            return None
+        what = "feature" if not self.kernel_size and x.ndim == 2 else "channel"
+        return ShapeError(f"`input` must have {fan_in} {what}{'s' * (fan_in != 1)} on axis 1 "
+                          f"(the fan-in its weights were drawn for); got shape "
+                          f"{tuple(x.shape)}.")
 
     def extra_repr(self) -> str:
         return (f"out_channels={self.out_channels}, kernel_size={self.kernel_size}, "
@@ -181,11 +200,58 @@ class FanOut(nn.Module):
         return (x,) * self.n
 
 
+def _in_layer(err: WidenetsError, index: int, names: tuple[str, ...]) -> WidenetsError:
+    """``err`` prefixed with the layer it came from, as the kernel path reports it."""
+    name = names[index] if index < len(names) else "?"
+    return type(err)(f"layer {index} ({name}): {err}")
+
+
+class Serial(nn.Sequential):
+    """``nn.Sequential`` whose errors name the layer and its index.
+
+    ``names`` are the layer descriptions' class names (``Dense``, ``Conv2d``, ...);
+    ``input_check`` (set on the outermost module by ``net.module()``) validates the input
+    shape against the description before any layer runs.
+    """
+
+    def __init__(self, *modules: nn.Module, names: tuple[str, ...] | None = None):
+        super().__init__(*modules)
+        self.names = tuple(names) if names is not None else tuple(
+            type(m).__name__ for m in self)
+        self.input_check = None
+
+    def __getitem__(self, index):
+        out = super().__getitem__(index)
+        if isinstance(index, slice):
+            out.names = self.names[index]
+        return out
+
+    def forward(self, x):
+        if self.input_check is not None:
+            self.input_check.check(x)
+        for index, module in enumerate(self):
+            try:
+                x = module(x)
+            except WidenetsError as err:
+                raise _in_layer(err, index, self.names) from err
+        return x
+
+
 class Parallel(nn.ModuleList):
     """Apply the i-th module to the i-th input of a tuple."""
 
+    def __init__(self, modules: list[nn.Module], names: tuple[str, ...] = ()):
+        super().__init__(modules)
+        self.names = tuple(names)
+
     def forward(self, xs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        return tuple(m(x) for m, x in zip(self, xs, strict=True))
+        out = []
+        for index, (module, x) in enumerate(zip(self, xs, strict=True)):
+            try:
+                out.append(module(x))
+            except WidenetsError as err:
+                raise _in_layer(err, index, self.names) from err
+        return tuple(out)
 
 
 class FanInSum(nn.Module):

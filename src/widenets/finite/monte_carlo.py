@@ -83,7 +83,7 @@ def _build(net, seed: int, widths, x1: Tensor) -> torch.nn.Module:
     """The first sampled network, with inputs it cannot take reported as the caller's x1."""
     try:
         model = net.module(seed=seed, widths=widths, in_shape=x1.shape[1:])
-    except RuntimeError as err:
+    except (RuntimeError, ShapeError) as err:
         raise ShapeError(expected("x1", "inputs the architecture accepts",
                                   f"shape {tuple(x1.shape)}: {err}")) from err
     check_accepts(model, x1)

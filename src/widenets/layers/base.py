@@ -127,14 +127,31 @@ class Layer:
             Input shape without the batch axis; materialises the parameters now.
         dtype, device
             Of the parameters (drawn in float64, then cast).
+
+        Raises
+        ------
+        HyperparameterError
+            For a bad ``seed`` or ``widths``.
+        ShapeError
+            For an ``in_shape`` the architecture cannot take; the module raises it too, naming
+            the layer and its index, when called with inputs of the wrong shape.
         """
+        from widenets.finite.input_check import InputCheck, as_in_shape
+
         net = self if widths is None else self.with_widths(widths)
         if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
             raise HyperparameterError(expected("seed", "an int", repr(seed)))
+        check = InputCheck(net)
+        if in_shape is not None:
+            in_shape = as_in_shape(in_shape)
+            check.check_shape(in_shape, "in_shape", in_shape)
         model = net.build(_layer_seeds(int(seed)))
         model.to(dtype=dtype, device=device)
+        if hasattr(model, "input_check"):  # a serial network checks in its own forward
+            model.input_check = check
+        else:
+            model.register_forward_pre_hook(check)
         if in_shape is not None:
-            net.out_shape(tuple(int(s) for s in in_shape))
             with torch.no_grad():
                 model(torch.zeros(1, *in_shape, dtype=dtype, device=device))
         return model

@@ -22,6 +22,10 @@ def _wrapped(error: WidenetsError, index: int, layer: Layer) -> WidenetsError:
     return new
 
 
+def _names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
+    return tuple(type(layer).__name__ for layer in layers)
+
+
 @register
 @dataclasses.dataclass(frozen=True, repr=False)
 class Serial(Layer):
@@ -71,9 +75,8 @@ class Serial(Layer):
         return state
 
     def build(self, seeds):
-        from torch import nn
-
-        return nn.Sequential(*(layer.build(seeds) for layer in self.layers))
+        return modules.Serial(*(layer.build(seeds) for layer in self.layers),
+                              names=_names(self.layers))
 
     def _replace_widths(self, widths):
         return Serial(tuple(layer._replace_widths(widths) for layer in self.layers))
@@ -123,7 +126,8 @@ class Parallel(Layer):
         return tuple(layer.kernel_step(s) for layer, s in zip(self.layers, states, strict=True))
 
     def build(self, seeds):
-        return modules.Parallel([layer.build(seeds) for layer in self.layers])
+        return modules.Parallel([layer.build(seeds) for layer in self.layers],
+                                names=_names(self.layers))
 
     def _replace_widths(self, widths):
         return Parallel(tuple(layer._replace_widths(widths) for layer in self.layers))
