@@ -1,13 +1,14 @@
 """A built module refuses bad inputs with a ShapeError naming the argument (and the layer)."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
 
 import widenets as wn
-from widenets.errors import ShapeError
+from widenets.errors import HyperparameterError, ShapeError
 
 MLP = wn.serial(wn.Dense(8), wn.Relu(), wn.Dense(1))
 CNN = wn.serial(wn.Conv2d(8, 3), wn.Relu(), wn.GlobalAvgPool(), wn.Dense(1))
@@ -81,3 +82,19 @@ def test_in_shape_that_does_not_fit_names_in_shape_and_the_layer():
     with pytest.raises(ShapeError, match=r"`in_shape` \(64,\) does not fit.*layer 0 \(Conv2d\)"):
         CNN.module(seed=0, in_shape=(64,))
     assert MLP.module(seed=0, in_shape=(np.int64(5),))[0].weight.shape == (8, 5)
+
+
+@pytest.mark.parametrize("widths", ["wide", 0, -3, 2.5, True, [8, 8], [], [0], [8.0], None])
+def test_bad_widths_name_widths(widths):
+    if widths is None:  # None keeps the architecture's widths
+        assert MLP.module(seed=0, widths=widths)[0].out_channels == 8
+        return
+    message = ("`widths` must be a positive int or a sequence of 1 positive int (one per "
+               f"hidden Dense/Conv layer); got {widths!r}.")
+    with pytest.raises(HyperparameterError, match=re.escape(message)):
+        MLP.module(seed=0, widths=widths)
+
+
+def test_good_widths():
+    assert MLP.module(seed=0, widths=np.int64(16))[0].out_channels == 16
+    assert MLP.module(seed=0, widths=[32])[0].out_channels == 32

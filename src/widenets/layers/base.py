@@ -164,16 +164,18 @@ class Layer:
 
     def with_widths(self, widths: int | Sequence[int]) -> Layer:
         """The same architecture with its hidden widths replaced (the readout is kept)."""
-        n_hidden = len(self.width_layers()) - 1
-        if isinstance(widths, int | np.integer):
-            widths = [int(widths)] * max(n_hidden, 0)
+        n_hidden = max(len(self.width_layers()) - 1, 0)
+        what = (f"a positive int or a sequence of {n_hidden} positive int"
+                f"{'s' * (n_hidden != 1)} (one per hidden Dense/Conv layer)")
+        given = widths
+        if _is_int(widths):
+            widths = [widths] * n_hidden
+        elif isinstance(widths, str | bytes) or not isinstance(widths, Sequence | np.ndarray):
+            raise HyperparameterError(expected("widths", what, repr(given)))
         widths = list(widths)
-        if len(widths) != n_hidden:
-            raise HyperparameterError(expected(
-                "widths", f"an int or a sequence of {n_hidden} hidden widths", widths))
-        for w in widths:
-            if not isinstance(w, int | np.integer) or w < 1:
-                raise HyperparameterError(expected("widths", "positive integers", widths))
+        if len(widths) != n_hidden or not all(_is_int(w) and w >= 1 for w in widths) \
+                or (_is_int(given) and given < 1):
+            raise HyperparameterError(expected("widths", what, repr(given)))
         return self._replace_widths(iter([int(w) for w in widths] + [None]))
 
     # -- serialisation --------------------------------------------------------------------
@@ -234,6 +236,10 @@ def check_std(name: str, value: float | None, allow_none: bool = False) -> None:
             or value < 0:
         raise HyperparameterError(expected(name, "a finite number >= 0"
                                            + (" or None" if allow_none else ""), repr(value)))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def check_positive_int(name: str, value: Any) -> None:
