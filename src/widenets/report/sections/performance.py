@@ -38,7 +38,7 @@ def _sizes(ctx: ReportContext) -> dict:
     if ctx.smoke:
         return {"ntk_n": 16, "mlp_n": 100, "gap_n": 8, "repeats": 1}
     if ctx.quick:
-        return {"ntk_n": 32, "mlp_n": 500, "gap_n": 30, "repeats": 3}
+        return {"ntk_n": 16, "mlp_n": 500, "gap_n": 20, "repeats": 1}
     # the jacobian baseline holds n x 10 x 560k float64 numbers: 1.4 GB at n = 32
     return {"ntk_n": 48, "mlp_n": 1500, "gap_n": 80, "repeats": 5}
 
