@@ -61,8 +61,8 @@ def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits
     ctx = ReportContext(out_dir=out, data=data, quick=quick or smoke, data_dir=data_dir,
                         seed=seed, progress=progress, log=log, smoke=smoke)
     done = []
-    for name in chosen:
-        log(f"[report] section {name} ...")
+    for number, name in enumerate(chosen, 1):
+        log(f"[report] section {number}/{len(chosen)}: {name} ...")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", WidenetsWarning)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +82,14 @@ class ReportContext:
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
         path = self.cache_dir / f"{key}-{digest.hexdigest()[:16]}.json"
         if path.exists():
+            if self.progress:
+                self.log(f"  {key}: from the cache")
             return json.loads(path.read_text())["result"]
+        start = time.perf_counter()
         result = compute()
         write_atomic(path, json.dumps({"settings": settings, "result": result}, default=float))
+        if self.progress:
+            self.log(f"  {key}: computed in {time.perf_counter() - start:.1f} s")
         return result
 
     def cached_figure(self, key: str, settings: dict[str, Any], make: Callable[[], Any],
