@@ -57,6 +57,10 @@ def predict(
                         ("--block-size", block_size)):
         if value < 1:
             raise HyperparameterError(expected(name, "a positive int", value))
+    if not (math.isfinite(diag_reg) and diag_reg >= 0):  # checked before hours of kernels
+        raise HyperparameterError(expected("--diag-reg", "a finite number >= 0", diag_reg))
+    if not t >= 0:
+        raise HyperparameterError(expected("--t", "a time >= 0 (inf: converged)", t))
     net = architecture(arch, n_outputs=10)  # a bad name fails before any data is read
     ds = widenets.data.load(data, n_train, n_test, data_dir=data_dir,
                             preprocessing=preprocessing, seed=seed, downsample=downsample)

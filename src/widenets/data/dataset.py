@@ -147,8 +147,8 @@ def load(name: str, n_train: int | None = None, n_test: int | None = None, *,
     canonical = ALIASES.get(str(name).lower(), str(name).lower())
     if canonical not in NAMES:
         raise HyperparameterError(expected("name", f"one of {NAMES}", repr(name)))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise HyperparameterError(expected("seed", "an int", repr(seed)))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise HyperparameterError(expected("seed", "an int >= 0", repr(seed)))
     directory, origin = (None, "") if canonical == "digits" else find_data_dir(data_dir)
     raw = raw_data(canonical, directory, origin)
     n_train = _check_count("n_train", n_train, len(raw.y_train), canonical)
