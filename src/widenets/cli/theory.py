@@ -33,8 +33,13 @@ def criticality(
 ) -> None:
     """Universality class, critical initialisation, depth scaling of V/K^2 and the
     correlation depths away from criticality."""
+    from widenets.errors import HyperparameterError, expected
     from widenets.theory.effective.critical import criticality as solve
 
+    if depth < 1:
+        raise HyperparameterError(expected("--depth", "a positive int", depth))
+    if not 0 < offset < 1:
+        raise HyperparameterError(expected("--offset", "a number in (0, 1)", offset))
     act = _activation(activation, slope)
     result = solve(act)
     typer.echo(str(result))
@@ -100,9 +105,9 @@ def phase_diagram(
         raise HyperparameterError(expected("--grid", "an int >= 3", grid))
     if not bias_max > 0:
         raise HyperparameterError(expected("--bias-max", "a number > 0", bias_max))
+    _check_figure_path(out)
     act = _activation(activation, slope)
     fig, data = phase_diagram_figure(act, grid=grid, bias_max=bias_max)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     table = out.with_suffix(".csv")
     with open(table, "w", newline="") as f:
@@ -114,3 +119,20 @@ def phase_diagram(
         typer.echo(f"  critical point ({kind}{'' if usable else ', unusable'}): C_b = {cb:.6g}, "
                    f"C_W = {cw:.6g}" + ("" if k is None else f", K* = {k:.6g}"))
 
+
+
+def _check_figure_path(out: Path) -> None:
+    """A format matplotlib writes and a directory that can be created, before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from widenets.errors import HyperparameterError, expected
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if out.suffix.lstrip(".").lower() not in formats:
+        raise HyperparameterError(expected("--out", f"a file name ending in one of "
+                                           f"{', '.join('.' + f for f in formats)}", str(out)))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HyperparameterError(expected("--out", "a path whose directory can be created",
+                                           f"{out} ({err.strerror or err})")) from err

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq
 
+from widenets.errors import HyperparameterError, expected
 from widenets.theory.effective import single
 from widenets.theory.effective.activations import ActivationInfo, check_activation
 
@@ -71,7 +72,8 @@ def fixed_point(activation, bias_var: float, weight_var: float,
 
     k = bias_var + weight_var * input_var
     if k <= 0:
-        raise ValueError("fixed_point: the first-layer kernel C_b + C_W q must be > 0")
+        raise HyperparameterError(expected("bias_var + weight_var * input_var",
+                                           "> 0 (the first-layer kernel K^(1))", k))
     end = _flow_end(h, k)
     if end == 0.0 and info.homogeneous_slopes() is None:
         # K -> 0: both susceptibilities tend to C_W sigma'(0)^2 (smooth sigma)
