@@ -105,17 +105,26 @@ def sample(
     import torch
 
     from widenets import data as wdata
+    from widenets.errors import HyperparameterError, expected
     from widenets.finite.checkpoint import atomic_write
     from widenets.finite.langevin import sample_posterior
+    from widenets.finite.sampling_setup import check_settings
     from widenets.presets import architecture
 
+    # every setting is checked before the data are read and the run is announced
+    architecture(arch)
+    size = step_size if step_size == "auto" else _number("--step-size", step_size)
+    check_settings(temperature, steps, size, burn_in, thin, seed, method, chains,
+                   checkpoint_every)
+    for name, value in (("--width", width), ("--threads", threads)):
+        if value is not None and value < 1:
+            raise HyperparameterError(expected(name, "a positive int", value))
     if threads is not None:
         torch.set_num_threads(threads)
     dataset = wdata.load(data, n_train, n_test, data_dir=data_dir,
                          preprocessing=preprocessing, seed=seed)
     y_train, y_test = _targets(dataset, labels)
     net = architecture(arch, in_shape=dataset.x_train.shape[1:], n_outputs=y_train.shape[1])
-    size = step_size if step_size == "auto" else _number("--step-size", step_size)
     typer.echo(f"{data}: {n_train} train / {n_test} test, labels {labels}; {arch}"
                + (f" (width {width})" if width else "") + f"; T = {temperature:g}, {method}"
                + (", repriorised" if reprioritize else ""), err=True)
