@@ -58,6 +58,21 @@ class LearningCurveSettings:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise HyperparameterError(expected("temperature", "a finite number > 0",
                                                self.temperature))
+        if not (isinstance(self.input_prior, int | float) and math.isfinite(self.input_prior)
+                and self.input_prior > 0):
+            raise HyperparameterError(expected("input_prior", "a finite number > 0",
+                                               self.input_prior))
+        # checked here, before the theory lines, not when the first chain starts
+        for name in ("n_test", "pool", "langevin_steps", "langevin_chains"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise HyperparameterError(expected(name, "a positive int", repr(value)))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise HyperparameterError(expected("seed", "an int >= 0", repr(self.seed)))
+        if len(self.classes) != 2 or self.classes[0] == self.classes[1] \
+                or not all(isinstance(c, int) and c >= 0 for c in self.classes):
+            raise HyperparameterError(expected("classes", "two different class indices",
+                                               self.classes))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,11 +106,11 @@ def learning_curve(settings: LearningCurveSettings,
     net = architecture(settings.arch)
     base = parse_network(net)
     rows, notes = [], []
-    task = None
-    for n_train in settings.n_train:
-        task = two_class_task(settings.data, n_train, settings.n_test, classes=settings.classes,
-                              pool=settings.pool, seed=settings.seed,
-                              data_dir=settings.data_dir)
+    # every task is loaded (and so checked) before the first line is computed
+    tasks = [two_class_task(settings.data, n_train, settings.n_test, classes=settings.classes,
+                            pool=settings.pool, seed=settings.seed, data_dir=settings.data_dir)
+             for n_train in settings.n_train]
+    for n_train, task in zip(settings.n_train, tasks, strict=True):
         for lam in settings.readout_priors:
             priors = _priors(base, lam, settings.input_prior)
             with warnings.catch_warnings(record=True) as caught:

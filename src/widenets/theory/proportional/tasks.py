@@ -46,6 +46,9 @@ def two_class_task(name: str, n_train: int, n_test: int, *, classes=(0, 1), pool
 
     if len(classes) != 2 or classes[0] == classes[1]:
         raise HyperparameterError(expected("classes", "two different class indices", classes))
+    for split, n in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise HyperparameterError(expected(split, "a positive int", repr(n)))
     if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
         raise HyperparameterError(expected("pool", "a positive int", repr(pool)))
     # the loader's subsets cycle through the classes: 5n + 20 images hold n of any two
@@ -54,6 +57,10 @@ def two_class_task(name: str, n_train: int, n_test: int, *, classes=(0, 1), pool
         full = load(name, *sizes, preprocessing="none", seed=seed, data_dir=data_dir)
     except HyperparameterError:  # a pool smaller than that: take all of it
         full = load(name, preprocessing="none", seed=seed, data_dir=data_dir)
+    n_classes = int(full.y_train.max()) + 1
+    if not all(0 <= int(c) < n_classes for c in classes):
+        raise HyperparameterError(expected("classes", f"class indices in 0..{n_classes - 1} "
+                                           f"for {name!r}", tuple(classes)))
     out = []
     for x, y, n, split in ((full.x_train, full.y_train, n_train, "n_train"),
                            (full.x_test, full.y_test, n_test, "n_test")):
