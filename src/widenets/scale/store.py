@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from widenets.errors import WidenetsError
+from widenets.errors import WidenetsError, expected
 
 FORMAT = 1
 
@@ -83,7 +83,11 @@ def open_store(path: str | os.PathLike, job: dict, x1: torch.Tensor, x2: torch.T
     exists = os.path.exists(path)
     if exists and not os.path.isdir(path):
         raise WidenetsError(f"`store` must be a directory for a Zarr store; {path} is a file.")
-    group = zarr.open_group(path, mode="a")
+    try:
+        group = zarr.open_group(path, mode="a")
+    except OSError as err:
+        raise WidenetsError(expected("store", "a directory that can be created or resumed",
+                                     f"{path} ({err.strerror or err})")) from err
     stored = group.attrs.get("widenets")
     if stored is None and exists and (list(group.keys()) or dict(group.attrs)):
         raise WidenetsError(f"{path} is a Zarr group but not a widenets kernel store; choose "
