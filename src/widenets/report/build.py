@@ -56,8 +56,17 @@ def build_report(out_dir: str | Path = "widenets-report", *, data: str = "digits
         if name not in available:
             raise HyperparameterError(expected("sections", f"names from {sorted(available)}",
                                                name))
+    # a bad data set, data directory or seed fails now, not after the first sections; the
+    # files read here stay cached for the sections that use them
+    from widenets.data import load
+
+    load(data, 1, 1, data_dir=data_dir, seed=seed, preprocessing="none")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HyperparameterError(expected("out_dir", "a directory that can be created",
+                                           f"{out} ({err.strerror or err})")) from err
     ctx = ReportContext(out_dir=out, data=data, quick=quick or smoke, data_dir=data_dir,
                         seed=seed, progress=progress, log=log, smoke=smoke)
     done = []
