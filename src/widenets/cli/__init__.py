@@ -10,6 +10,11 @@ import sys
 
 import typer
 
+try:  # typer >= 0.17 vendors click; older typers use click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
+
 from widenets.errors import WidenetsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -21,12 +26,24 @@ def _group() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: a WidenetsError becomes a one-line message and exit status 2."""
+    """Entry point: a WidenetsError or a malformed command line becomes a one-line message and
+    exit status 2; Ctrl-C exits with 130."""
     try:
-        app(args=argv, prog_name="widenets")
+        code = app(args=argv, prog_name="widenets", standalone_mode=False)
     except WidenetsError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except click_exceptions.NoArgsIsHelpError as err:  # bare `widenets`: show the help
+        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+        sys.exit(0)
+    except click_exceptions.UsageError as err:  # unknown option, bad value, missing option
+        command = err.ctx.command_path if err.ctx else "widenets"
+        typer.echo(f"error: {err.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Each command lives in its own module and registers itself on `app` when imported.
