@@ -149,6 +149,22 @@ class NeuralTangents:
         self.tmp.cleanup()
 
 
+def setup(threads: int | None) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Set torch's threads, print the load and this machine's limits per wall second and, with
+    one thread, per CPU second (several threads' CPU time includes their waiting); returns
+    ``(limits, cpu_limits or None)``."""
+    if threads:
+        torch.set_num_threads(threads)
+    print(load_note())
+    limits = machine_limits()
+    print(describe_limits(limits))
+    cpu_limits = machine_limits(clock=time.process_time) \
+        if torch.get_num_threads() == 1 else None
+    if cpu_limits:
+        print("per CPU second: " + describe_limits(cpu_limits).split(": ", 1)[1])
+    return limits, cpu_limits
+
+
 def interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
     """Median ``(wall seconds, CPU seconds)`` of each callable, alternating repetitions so
     that the machine's load falls on all alike.  A callable returns None to be timed here

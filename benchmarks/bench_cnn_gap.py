@@ -139,19 +139,10 @@ def main():
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (and XLA's, for 1); default: torch's default")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(kb.load_note())
-    limits = kb.machine_limits()
-    print(kb.describe_limits(limits))
+    limits, cpu_limits = kb.setup(args.threads)
     workers = {d: kb.NeuralTangents(d) for d in ("float64", "float32")}
     if not workers["float64"].available:
         print(workers["float64"].reason)
-    # per CPU second (one thread only: several threads' CPU time includes their waiting)
-    cpu_limits = kb.machine_limits(clock=time.process_time) \
-        if torch.get_num_threads() == 1 else None
-    if cpu_limits:
-        print("per CPU second: " + kb.describe_limits(cpu_limits).split(": ", 1)[1])
     header = ["case", "dtype", "code", "median s", "first s", "vs nt", "CPU s", "CPU vs nt",
               "CPU ms/pair", "% limit", "% limit CPU", "max rel error: off-diagonal / diagonal"]
     rows: list = []
