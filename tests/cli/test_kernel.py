@@ -7,20 +7,11 @@ import pytest
 import torch
 
 import widenets.data
-from widenets.cli import main
+from tests.cli.running import run
 from widenets.presets import architecture
 from widenets.scale import store as stores
 
 ARGS = ["kernel", "--arch", "cnn-gap-2", "--data", "digits", "--n", "20", "--tile", "8"]
-
-
-def run(args):
-    """Exit status of ``widenets`` with ``args`` (typer exits 0 on success)."""
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code
-    return 0
 
 
 @pytest.fixture(scope="module")

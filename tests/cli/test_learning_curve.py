@@ -5,22 +5,13 @@ import json
 
 import pytest
 
-from widenets.cli import main
+from tests.cli.running import run
 from widenets.errors import DataNotFoundError
 
 TINY = ["learning-curve", "--data", "mnist", "--arch", "1hl-erf", "--widths", "20,40",
         "--n-train", "30", "--n-test", "40", "--priors", "1,10", "--pool", "4",
         "--temperature", "0.05", "--langevin-widths", "20", "--langevin-priors", "1",
         "--langevin-steps", "80", "--langevin-chains", "2", "--threads", "1"]
-
-
-def run(args):
-    """Exit status of ``widenets`` with ``args`` (typer exits 0 on success)."""
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code
-    return 0
 
 
 def _data_available():

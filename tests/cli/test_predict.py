@@ -6,18 +6,9 @@ import pytest
 import torch
 
 import widenets.data
-from widenets.cli import main
+from tests.cli.running import run
 from widenets.predict import accuracy, classify
 from widenets.presets import architecture
-
-
-def run(args):
-    """Exit status of ``widenets`` with ``args`` (typer exits 0 on success)."""
-    try:
-        main(args)
-    except SystemExit as exit_info:
-        return exit_info.code
-    return 0
 
 
 def test_prints_the_accuracies_the_library_computes(capsys):
