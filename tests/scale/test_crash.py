@@ -39,6 +39,18 @@ def assert_identical(k, reference):
         assert np.array_equal(k[kind], reference[kind]), f"{kind} differs"
 
 
+def _result_while(job, killer, finished: threading.Event):
+    """The job's matrix, computed while ``killer`` runs in a thread; ``finished`` is set when
+    the job ends (or fails) so that the killer stops."""
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        return scale.as_numpy(job.result())
+    finally:
+        finished.set()
+        thread.join()
+
+
 def test_a_worker_killed_after_a_random_number_of_tiles(dask_client, tmp_path):
     """Fast variant of the next test: one SIGKILL of a worker of the shared cluster (its
     nanny restarts it) once a random number of tiles is finished, on an 8-image job."""
@@ -65,13 +77,7 @@ def test_a_worker_killed_after_a_random_number_of_tiles(dask_client, tmp_path):
 
     job = scale.kernel_matrix(NET, x, store=path, tile=TILE, client=dask_client,
                               progress=False)
-    thread = threading.Thread(target=killer)
-    thread.start()
-    try:
-        k = scale.as_numpy(job.result())
-    finally:
-        finished.set()
-        thread.join()
+    k = _result_while(job, killer, finished)
     assert kills and kills[0][1] < total, "the job finished before a worker could be killed"
     assert_identical(k, reference)
     done = stores.finished(job._group)
@@ -100,13 +106,7 @@ def test_workers_killed_at_random_moments(reference, tmp_path):
     try:
         job = scale.kernel_matrix(NET, X, store=tmp_path / "k.zarr", tile=TILE, client=client,
                                   progress=False)
-        thread = threading.Thread(target=killer)
-        thread.start()
-        try:
-            k = scale.as_numpy(job.result())
-        finally:
-            finished.set()
-            thread.join()
+        k = _result_while(job, killer, finished)
     finally:
         client.close()
         cluster.close()
