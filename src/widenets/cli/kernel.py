@@ -6,15 +6,13 @@ import time
 
 import typer
 
-from widenets.cli import app
+from widenets.cli import app, options
 
 
 @app.command()
 def kernel(
-    arch: str = typer.Option(..., "--arch", help="Preset (cnn-gap-8, fc3-relu, myrtle-5, ...) "
-                             "or a .json/.toml architecture file."),
-    data: str = typer.Option(..., "--data", help="mnist, fashion-mnist, cifar10, "
-                             "cifar10-jpeg or digits."),
+    arch: str = options.ARCH,
+    data: str = options.DATA,
     n: int = typer.Option(..., "--n", help="Training images (class-balanced); the matrix is "
                           "n x n."),
     store: str = typer.Option(..., "--store", help="Zarr store directory (created, or "
@@ -27,11 +25,8 @@ def kernel(
     get: str = typer.Option("nngp,ntk", "--get", help="nngp, ntk or nngp,ntk."),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32 (sums in "
                               "float64)."),
-    data_dir: str = typer.Option(None, "--data-dir", help="Data directory (default: "
-                                 "$WIDENETS_DATA or ../shared/data)."),
-    preprocessing: str = typer.Option("standardize", "--preprocessing",
-                                      help="standardize, standardize-pixels, per-image, zca "
-                                      "or none."),
+    data_dir: str = options.DATA_DIR,
+    preprocessing: str = options.PREPROCESSING,
     downsample: int = typer.Option(1, "--downsample", help="Average-pool images by this "
                                    "factor first."),
     seed: int = typer.Option(0, "--seed", help="Which images of each class are used."),

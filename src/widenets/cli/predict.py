@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from widenets.cli import app
+from widenets.cli import app, options
 from widenets.errors import HyperparameterError, expected
 
 
@@ -25,17 +25,12 @@ def flatten_if_first(net, *xs):
 
 @app.command()
 def predict(
-    arch: str = typer.Option(..., "--arch", help="Preset (fc3-relu, cnn-gap-2, myrtle-5, ...) "
-                             "or a .json/.toml architecture file."),
-    data: str = typer.Option(..., "--data", help="mnist, fashion-mnist, cifar10, "
-                             "cifar10-jpeg or digits."),
+    arch: str = options.ARCH,
+    data: str = options.DATA,
     n_train: int = typer.Option(1000, "--n-train", help="Training examples (class-balanced)."),
     n_test: int = typer.Option(1000, "--n-test", help="Test examples (class-balanced)."),
-    data_dir: str = typer.Option(None, "--data-dir", help="Data directory (default: "
-                                 "$WIDENETS_DATA or ../shared/data)."),
-    preprocessing: str = typer.Option("standardize", "--preprocessing",
-                                      help="standardize, standardize-pixels, per-image, zca "
-                                      "or none."),
+    data_dir: str = options.DATA_DIR,
+    preprocessing: str = options.PREPROCESSING,
     downsample: int = typer.Option(1, "--downsample", help="Average-pool images by this "
                                    "factor first (cheaper convolutional kernels)."),
     diag_reg: float = typer.Option(1e-4, "--diag-reg", help="Diagonal regularisation, "
