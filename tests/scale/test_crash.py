@@ -53,10 +53,12 @@ def _result_while(job, killer, finished: threading.Event):
 
 def test_a_worker_killed_after_a_random_number_of_tiles(dask_client, tmp_path):
     """Fast variant of the next test: one SIGKILL of a worker of the shared cluster (its
-    nanny restarts it) once a random number of tiles is finished, on an 8-image job."""
+    nanny restarts it) once a random number of tiles is finished, on a 12-image job (with 8
+    images, 10 tiles, an idle machine once finished the job before the killer's poll saw it:
+    at most 10 of 21 tiles before the kill leaves the killer a wide margin)."""
     import zarr
 
-    x, total = X[:8], 10  # 4 x 4 tiles of 2 x 2, 10 on or above the diagonal
+    x, total = X[:12], 21  # 6 x 6 tiles of 2 x 2, 21 on or above the diagonal
     reference = scale.as_numpy(scale.kernel_matrix(
         NET, x, store=tmp_path / "ref.zarr", tile=TILE, client=dask_client,
         progress=False).result())
