@@ -19,6 +19,11 @@ from widenets.validation import as_inputs, check_choice, check_dtype
 
 # live tensors per pair during a layer: nngp, ntk, their results and temporaries
 _LIVE_ARRAYS = 6
+# block side for flat inputs paired with themselves: only the upper triangle of blocks is
+# computed (about half the Gram and elementwise work of the whole grid) and each block's
+# arrays stay in the caches; 250-1000 are within 15% of each other at n = 2000
+# (benchmarks/bench_kernels_mlp.py, issue 7 notes)
+FLAT_BLOCK = 512
 
 
 def compute_kernel(net, x1, x2=None, *, get: str | Sequence[str] = ("nngp", "ntk"),
@@ -44,6 +49,8 @@ def compute_kernel(net, x1, x2=None, *, get: str | Sequence[str] = ("nngp", "ntk
         nngp, ntk = gap_kernel(gap, x1, x2, with_ntk)
     else:
         block = plan_blocks(in_shape, n1, n2, full, dtype, batch_size)
+        if batch_size is None and x2 is None and len(in_shape) == 1:
+            block = min(block, FLAT_BLOCK)
         if block >= max(n1, n2):
             nngp, ntk = _block(net, x1, x2, full, with_ntk)
         else:
