@@ -48,16 +48,21 @@ def compile_mode() -> str:
     return _mode if _mode in MODES else "auto"
 
 
+def compiling_pays(work: float) -> bool:
+    """Whether the policy compiles code for a call of ``work`` entry-passes."""
+    mode = compile_mode()
+    return mode == "always" or (mode == "auto" and work >= AUTO_THRESHOLD)
+
+
 def fused(key: Hashable, fn: Callable, work: float, *, dynamic: bool | None = None) -> Callable:
     """``fn`` compiled (cached under ``key``) if the policy says so, else ``fn`` itself.
 
     ``work`` is the number of entry-passes of the call (entries times elementwise passes); in
     ``"auto"`` mode compilation is worth it above :data:`AUTO_THRESHOLD`.
     """
-    mode = compile_mode()
     # the choice depends on the call alone (not on what ran before), so that the same call
     # always runs the same code and gives bit-identical results (resumed tiled jobs rely on it)
-    if mode == "never" or key in _failed or (mode == "auto" and work < AUTO_THRESHOLD):
+    if key in _failed or not compiling_pays(work):
         return fn
     if key in _compiled:
         return _compiled[key]

@@ -2,8 +2,11 @@
 
 A chunk is a flat buffer ``margin + pairs * entries + margin`` per kernel (NNGP and NTK), with
 each pair's position-pair covariances in the padded ``(Q, Q)`` layout described in :mod:`gap`.
-One *stage* (a convolution and the position-wise layers after it) is one function of the
-buffers, fused and compiled where it pays (:func:`widenets.kernels.fused.fused`).
+One *stage* (a convolution and the position-wise layers after it) reads one set of buffers
+and writes the image's positions of the other (the slots stay zero): a PyTorch function,
+fused and compiled where it pays (:func:`widenets.kernels.fused.fused`), or for a
+convolution followed by a ReLU-family activation the C++ loop of
+:mod:`widenets.kernels.native_stage`.
 """
 
 from __future__ import annotations
@@ -18,21 +21,30 @@ Tensor = torch.Tensor
 # bytes per kernel array in one chunk of pairs: the few live arrays of a stage then stay in
 # the L2/L3 caches (chosen by bench_cnn_gap.py on a 2-core EPYC: 1-4 MB are all within 10%)
 CHUNK_BYTES = 2 * 2**20
-# elementwise passes per entry of one stage: taps, affine, clip, angle, dual, mask (eager)
+# elementwise passes per entry of one stage: taps, affine, clip, angle, dual (eager)
 _PASSES = 24
 
 
 def _spread(v: Tensor, first: bool) -> Tensor:
-    """``(pairs, *rows)`` variances broadcast against the ``(pairs, Q, Q)`` layout."""
-    v = v.reshape(v.shape[0], -1)
-    return v.unsqueeze(2) if first else v.unsqueeze(1)
+    """``(pairs, *size)`` variances broadcast against the ``(pairs, *size, *size)`` layout."""
+    ones = (1,) * (v.ndim - 1)
+    return v.reshape(v.shape[0], *v.shape[1:], *ones) if first else \
+        v.reshape(v.shape[0], *ones, *v.shape[1:])
+
+
+def _same_position(k: Tensor) -> Tensor:
+    """``(pairs, *size)``: the entries of ``(pairs, *size, *size)`` with equal positions."""
+    for d in range((k.ndim - 1) // 2, 0, -1):
+        k = torch.diagonal(k, dim1=1, dim2=1 + d)
+    return k
 
 
 def stage_function(stage, plan, own: bool):
-    """``(kbuf, tbuf, mask, diag_mask, *variances) -> (k, t, *variances read)``.
+    """``(kbuf, tbuf, *variances) -> (k, t, *variances read)``.
 
-    Reads the flat chunk buffers ``kbuf``, ``tbuf`` (``margin`` zeros at both ends) and
-    returns the stage's result as ``(pairs, Q, Q)`` tensors.
+    Reads the flat chunk buffers ``kbuf``, ``tbuf`` (``margin`` zeros at both ends, zeros on
+    the slots) and returns the stage's result on
+    the image's positions only, ``(pairs, *size, *size)``: no work is spent on the slots.
     With ``own`` (pairs of an input with itself) the variances before each activation are
     read from the pairs' own same-position entries and returned; otherwise they are given,
     ``(v1, v2)`` per activation, already spread against the layout.
@@ -40,13 +52,15 @@ def stage_function(stage, plan, own: bool):
     from widenets.layers.activation import Activation
     from widenets.layers.affine import affine_pair
 
-    m, shape, conv = plan.margin, (-1, plan.side, plan.side), stage.conv
+    m, conv, rows = plan.margin, stage.conv, plan.rows
     taps = len(stage.offsets)
+    inside = (slice(None),) + tuple(slice(0, s) for s in stage.size) * 2
 
-    def run(kbuf, tbuf, mask, diag_mask, *variances):
+    def run(kbuf, tbuf, *variances):
         n = kbuf.shape[0] - 2 * m
-        def shifted(buf, o):  # the chunk moved by o entries, as (pairs, Q, Q)
-            return buf[m + o:m + o + n].view(shape)
+
+        def shifted(buf, o):  # the chunk moved by o entries, on the image's positions
+            return buf[m + o:m + o + n].view(-1, *rows, *rows)[inside]
 
         if conv is None:
             k, t = shifted(kbuf, 0), (None if tbuf is None else shifted(tbuf, 0))
@@ -60,8 +74,8 @@ def stage_function(stage, plan, own: bool):
         given, found = iter(variances), []
         for layer, fan_in in zip(stage.pointwise, stage.channels, strict=True):
             if isinstance(layer, Activation):
-                if own:  # slots get variance 1 (any positive value: they are masked)
-                    v = torch.where(diag_mask, torch.diagonal(k, dim1=1, dim2=2), 1.0)
+                if own:
+                    v = _same_position(k)
                     found.append(v)
                     v1, v2 = _spread(v, True), _spread(v, False)
                 else:
@@ -70,9 +84,7 @@ def stage_function(stage, plan, own: bool):
             else:
                 k, t = affine_pair(k, t, layer.weight_std, layer.bias_std,
                                    layer.parameterization, fan_in)
-        # slots (positions outside the image) back to zero for the next window sum
-        k = torch.where(mask, k, 0.0)
-        return (k, None if t is None else torch.where(mask, t, 0.0), *found)
+        return (k, t, *found)
 
     return run
 
@@ -81,14 +93,6 @@ def _compilable(stage) -> bool:
     from widenets.layers.elementwise import Elementwise
 
     return not any(isinstance(layer, Elementwise) for layer in stage.pointwise)
-
-
-def _masks(plan, size: tuple[int, ...], device) -> tuple[Tensor, Tensor]:
-    """Where the image is, in the pair layout and on the same-position plane."""
-    diag = torch.zeros(plan.rows, dtype=torch.bool, device=device)
-    diag[tuple(slice(0, s) for s in size)] = True
-    diag = diag.reshape(1, -1)
-    return diag.unsqueeze(2) & diag.unsqueeze(1), diag
 
 
 def input_chunk(plan, a: Tensor, b: Tensor, buf: Tensor) -> None:
@@ -112,52 +116,87 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
 
     ``nngp`` and ``ntk`` are float64 ``(pairs,)``.  Without ``tables`` the pairs must be inputs
     with themselves (``rows == cols``); their per-position variances before each activation,
-    ``(pairs, *rows)`` each, are returned as ``tables`` for pairs of these inputs (indexed by
+    ``(pairs, *size)`` each, are returned as ``tables`` for pairs of these inputs (indexed by
     the position in ``rows``, which must then be ``arange``).  ``total_pairs`` (default: these
     pairs) is the size of the whole computation this call is part of, which decides whether
     compiling pays.
     """
     own = tables is None
     chunk = chunk_size(plan, x.element_size(), len(rows))
-    work = ((total_pairs or len(rows)) * plan.entries * _PASSES * len(plan.stages)
-            * (2 if with_ntk else 1))
-    stages = []
-    for stage in plan.stages:
-        fn = stage_function(stage, plan, own)
-        key = ("gap", stage, plan.rows, plan.margin, chunk, own, with_ntk, x.dtype,
-               x.device.type)
-        fn = fused(key, fn, work if _compilable(stage) else 0.0, dynamic=False)
-        stages.append((fn, *_masks(plan, stage.size, x.device), _activations(stage)))
-    # one flat buffer per kernel with `margin` zeros at both ends, reused by every stage
-    buffers = [x.new_zeros(2 * plan.margin + chunk * plan.entries)
-               for _ in range(2 if with_ntk else 1)]
+    stages = _stages(plan, x, own, with_ntk, chunk, total_pairs or len(rows))
+    # two sets of flat buffers (K, and Theta if wanted) with `margin` zeros at both ends: a
+    # stage reads one set and writes the other
+    sets = [[x.new_zeros(2 * plan.margin + chunk * plan.entries)
+             for _ in range(2 if with_ntk else 1)] for _ in range(2)]
+    inner = [[b[plan.margin:plan.margin + chunk * plan.entries].view(chunk, *plan.rows,
+                                                                     *plan.rows)
+              for b in bufs] for bufs in sets]
+    held = [plan.spatial, plan.spatial]  # image size each set's entries describe
     found = [[] for _ in range(sum(n for *_, n in stages))] if own else None
-    sums = torch.empty(len(buffers), len(rows), dtype=torch.float64, device=x.device)
+    roots, act = {}, 0
+    for _, native, _, n_act in stages:
+        if native is not None:
+            roots[act] = native.roots(tables[act])
+        act += n_act
+    sums = torch.empty(2 if with_ntk else 1, len(rows), dtype=torch.float64, device=x.device)
     for start in range(0, len(rows), chunk):
         i, j = rows[start:start + chunk], cols[start:start + chunk]
         real = len(i)
         if real < chunk:  # one shape per plan: compiled code is specialised to it
             i, j = (torch.cat([v, v[-1:].expand(chunk - real)]) for v in (i, j))
-        input_chunk(plan, x[i], x[j], buffers[0])
+        cur = 0
+        input_chunk(plan, x[i], x[j], sets[cur][0])
+        held[cur] = plan.spatial
         if with_ntk:
-            buffers[1].zero_()
+            sets[cur][1].zero_()
         act = 0
-        for fn, mask, diag, n_act in stages:
-            given = []
-            for a in range(act, act + n_act) if not own else ():
-                given += [_spread(tables[a][i], True), _spread(tables[a][j], False)]
-            k, t, *read = fn(buffers[0], buffers[1] if with_ntk else None, mask, diag, *given)
-            for buf, value in zip(buffers, (k, t), strict=False):
-                buf[plan.margin:plan.margin + value.numel()] = value.view(-1)
-            for a, v in enumerate(read, start=act):
-                found[a].append(v[:real])
+        for fn, native, size, n_act in stages:
+            out = 1 - cur
+            if held[out] != size:  # positions outside the new image must be slots (zeros)
+                for view in inner[out]:
+                    view.zero_()
+            held[out] = size
+            if native is not None:
+                first, second = roots[act]
+                native(*inner[cur], *inner[out], first[i], second[j])
+            else:
+                given = []
+                for a in range(act, act + n_act) if not own else ():
+                    given += [_spread(tables[a][i], True), _spread(tables[a][j], False)]
+                k, t, *read = fn(*(sets[cur] + [None] * (2 - len(sets[cur]))), *given)
+                at = (slice(None),) + tuple(slice(0, s) for s in size) * 2
+                for view, value in zip(inner[out], (k, t), strict=False):
+                    view[at] = value
+                for a, v in enumerate(read, start=act):
+                    found[a].append(v[:real])
             act += n_act
-        for b, buf in enumerate(buffers):  # float64 sums; slots are zero
-            inner = buf[plan.margin:plan.margin + chunk * plan.entries].view(chunk, -1)
-            sums[b, start:start + real] = inner.sum(1, dtype=torch.float64)[:real]
+            cur = out
+        for b, view in enumerate(inner[cur]):  # float64 sums; slots are zero
+            sums[b, start:start + real] = view.reshape(chunk, -1).sum(
+                1, dtype=torch.float64)[:real]
     sums /= math.prod(plan.out_spatial) ** 2
     return (sums[0], sums[1] if with_ntk else None,
             [torch.cat(v) for v in found] if own else tables)
+
+
+def _stages(plan, x: Tensor, own: bool, with_ntk: bool, chunk: int, total_pairs: int) -> list:
+    """``(compiled stage, native stage or None, size, activations)`` of each stage."""
+    from widenets.kernels import native_stage
+
+    work = total_pairs * plan.entries * _PASSES * len(plan.stages) * (2 if with_ntk else 1)
+    out = []
+    for stage in plan.stages:
+        ab = None if own or not with_ntk else native_stage.ab(stage)
+        if ab is not None and native_stage.available(x.dtype, x.device, work):
+            out.append((None, native_stage.NativeStage(stage, plan, *ab, x.dtype), stage.size,
+                        1))
+            continue
+        key = ("gap", stage, plan.rows, plan.margin, chunk, own, with_ntk, x.dtype,
+               x.device.type)
+        fn = fused(key, stage_function(stage, plan, own),
+                   work if _compilable(stage) else 0.0, dynamic=False)
+        out.append((fn, None, stage.size, _activations(stage)))
+    return out
 
 
 def _activations(stage) -> int:
