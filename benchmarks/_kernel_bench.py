@@ -4,7 +4,8 @@ bench_scale): this machine's limits, interleaved timing against neural-tangents,
 Limits are measured in the same run: the float32/float64 matrix-multiply rate (the FLOP
 peak any kernel code can hope for on these cores), a stream-like copy bandwidth, and the
 throughput of the transcendental functions a dual activation needs (torch's vectorised
-``atan2``/``acos``/``sqrt`` on data that stays in cache).
+``atan2``/``acos``/``sqrt`` on data that stays in cache, and the hardware's vector square root
+and division measured by ``_divider.cpp``).
 """
 
 from __future__ import annotations
@@ -73,9 +74,34 @@ def machine_limits(threads: int | None = None, clock=time.perf_counter) -> dict[
                     for _ in range(50):
                         fn()
                 out[f"{fn_name}_{name}"] = 50 * u.numel() * cores / median_time(reps, 5, clock)
+        # the hardware's vector square root and division (seconds per element, all threads)
+        out.update({f"{k}_seconds": v / cores for k, v in divider_seconds().items()})
     finally:
         torch.set_num_threads(old)
     return out
+
+
+def divider_seconds() -> dict[str, float]:
+    """Seconds per element of the vector square root and division in L1 (``_divider.cpp``,
+    built like widenets' native stage), one core: ``{"sqrt_f32": ..., "div_f64": ...}``;
+    empty if it cannot be built."""
+    import ctypes
+
+    try:
+        from torch._inductor.codecache import CppCodeCache
+
+        lib = CppCodeCache.load((Path(__file__).parent / "_divider.cpp").read_text())
+    except Exception as err:  # no compiler: the limits then count FLOPs only
+        print(f"divider throughput not measured ({type(err).__name__}: {err})")
+        return {}
+    out = (ctypes.c_double * 4)()
+    lib.divider_ns.argtypes = [ctypes.c_int64, ctypes.c_void_p]
+    best = [float("inf")] * 4
+    for _ in range(5):
+        lib.divider_ns(20000, ctypes.addressof(out))
+        best = [min(b, o) for b, o in zip(best, out, strict=True)]
+    return {name: ns * 1e-9 for name, ns in
+            zip(("sqrt_f32", "div_f32", "sqrt_f64", "div_f64"), best, strict=True)}
 
 
 def describe_limits(limits: dict[str, float]) -> str:
@@ -85,7 +111,11 @@ def describe_limits(limits: dict[str, float]) -> str:
     return (f"this machine: matmul {limits['matmul_f32'] / 1e9:.0f} GFLOP/s f32, "
             f"{limits['matmul_f64'] / 1e9:.0f} GFLOP/s f64; "
             f"copy {limits['copy_bandwidth'] / 1e9:.1f} GB/s; atan2 {rates('atan2')}, "
-            f"acos {rates('acos')}, sqrt {rates('sqrt')} (f32/f64)")
+            f"acos {rates('acos')}, sqrt {rates('sqrt')} (f32/f64, eager torch)"
+            + ("" if "sqrt_f64_seconds" not in limits else
+               "; vector sqrt/div in L1 " + ", ".join(
+                   f"{1e9 * limits[f'sqrt_{d}_seconds']:.2f}/{1e9 * limits[f'div_{d}_seconds']:.2f}"
+                   f" ns ({d})" for d in ("f32", "f64"))))
 
 
 class NeuralTangents:
@@ -101,14 +131,19 @@ class NeuralTangents:
             self.reason = f"{NTREF} not found: neural-tangents rows skipped"
             return
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        pin = None
         if torch.get_num_threads() == 1:  # compare like with like: XLA on one thread too
             env["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
                                 "intra_op_parallelism_threads=1")
+            # and on one core: with these flags alone its process still used ~1.45 cores
+            # (CPU 0.61 s in 0.42 s of wall time for the 2000x784 MLP kernels)
+            pin = _one_core
         flags = ["--x32"] if dtype == "float32" else []
         self.proc = subprocess.Popen([str(NTREF), "-u", str(Path(__file__).parent /
                                                               "_nt_kernels.py"), *flags],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, env=env)
+                                     stderr=subprocess.DEVNULL, text=True, env=env,
+                                     preexec_fn=pin)
 
     def _ask(self, **cmd) -> dict:
         self.proc.stdin.write(json.dumps(cmd) + "\n")
@@ -149,12 +184,20 @@ class NeuralTangents:
         self.tmp.cleanup()
 
 
+def _one_core() -> None:
+    """Pin the calling process (and the threads it will start) to one core."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def setup(threads: int | None) -> tuple[dict[str, float], dict[str, float] | None]:
     """Set torch's threads, print the load and this machine's limits per wall second and, with
     one thread, per CPU second (several threads' CPU time includes their waiting); returns
     ``(limits, cpu_limits or None)``."""
     if threads:
         torch.set_num_threads(threads)
+    if torch.get_num_threads() == 1:  # one core each, as the neural-tangents worker
+        _one_core()
     print(load_note())
     limits = machine_limits()
     print(describe_limits(limits))
