@@ -38,7 +38,7 @@ template <typename T>
 inline Vectorized<T> atan2_nonneg(const Vectorized<T>& y, const Vectorized<T>& x) {
   using V = Vectorized<T>;
   const T pi = T(3.141592653589793238);
-  V ay = y.abs(), ax = x.abs();
+  V ay = y, ax = x.abs();
   // clamp_max/clamp_min are single min/max instructions (minimum/maximum also propagate NaN,
   // which cannot occur here)
   V num = at::vec::clamp_max(ay, ax), den = at::vec::clamp_min(ay, ax);
@@ -88,9 +88,10 @@ struct Stage {
       const V q = q1 * load(q2 + j + u * W, partial, last);  // clip_covariance
       c[u] = at::vec::clamp_min(at::vec::clamp_max(c[u], q), zero - q);
       const V qq = q * q;
+      // correlations within a few rounding errors of +-1 snap to +-1; then s2 = 0 exactly,
+      // which is angle()'s second snap
       c[u] = V::blendv(c[u], V::blendv(q, zero - q, c[u] < zero), qq - c[u] * c[u] <= eps4 * qq);
-      V s2 = qq - c[u] * c[u];  // angle
-      s[u] = V::blendv(s2, zero, s2 <= eps4 * qq).sqrt();
+      s[u] = (qq - c[u] * c[u]).sqrt();  // angle
     }
     for (int u = 0; u < N; ++u) theta[u] = atan2_nonneg(s[u], c[u]);
     for (int u = 0; u < N; ++u) {
