@@ -110,6 +110,45 @@ def chunk_size(plan, itemsize: int, pairs: int) -> int:
     return max(1, min(pairs, CHUNK_BYTES // (plan.entries * itemsize)))
 
 
+class _Buffers:
+    """Two sets of flat chunk buffers (K, and Theta if wanted) with ``margin`` zeros at both
+    ends: a stage reads the current set and writes the image's positions of the other."""
+
+    def __init__(self, plan, x: Tensor, chunk: int, with_ntk: bool):
+        self.plan, self.chunk = plan, chunk
+        self.flat = [[x.new_zeros(2 * plan.margin + chunk * plan.entries)
+                      for _ in range(2 if with_ntk else 1)] for _ in range(2)]
+        self.inner = [[b[plan.margin:plan.margin + chunk * plan.entries].view(
+            chunk, *plan.rows, *plan.rows) for b in bufs] for bufs in self.flat]
+        self.held = [plan.spatial, plan.spatial]  # image size each set's entries describe
+        self.cur = 0
+
+    def load(self, a: Tensor, b: Tensor) -> None:
+        """The input kernels of the pairs ``(a, b)`` into the current set (zero NTK)."""
+        self.cur = 0
+        input_chunk(self.plan, a, b, self.flat[0][0])
+        for t in self.flat[0][1:]:
+            t.zero_()
+        self.held[0] = self.plan.spatial
+
+    def target(self, size: tuple[int, ...]) -> list[Tensor]:
+        """The other set's ``(chunk, *rows, *rows)`` views, for results of image ``size``."""
+        out = 1 - self.cur
+        if self.held[out] != size:  # positions outside the new image must be slots (zeros)
+            for view in self.inner[out]:
+                view.zero_()
+        self.held[out] = size
+        return self.inner[out]
+
+    def flip(self) -> None:
+        self.cur = 1 - self.cur
+
+    def sums(self) -> Tensor:
+        """``(kernels, chunk)`` float64 sums over all position pairs (slots are zero)."""
+        return torch.stack([v.reshape(self.chunk, -1).sum(1, dtype=torch.float64)
+                            for v in self.inner[self.cur]])
+
+
 def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
               tables: list[Tensor] | None = None, total_pairs: int | None = None):
     """GAP-layer kernels of the pairs ``(x[rows], x[cols])``: ``(nngp, ntk, tables)``.
@@ -124,16 +163,9 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
     own = tables is None
     chunk = chunk_size(plan, x.element_size(), len(rows))
     stages = _stages(plan, x, own, with_ntk, chunk, total_pairs or len(rows))
-    # two sets of flat buffers (K, and Theta if wanted) with `margin` zeros at both ends: a
-    # stage reads one set and writes the other
-    sets = [[x.new_zeros(2 * plan.margin + chunk * plan.entries)
-             for _ in range(2 if with_ntk else 1)] for _ in range(2)]
-    inner = [[b[plan.margin:plan.margin + chunk * plan.entries].view(chunk, *plan.rows,
-                                                                     *plan.rows)
-              for b in bufs] for bufs in sets]
-    held = [plan.spatial, plan.spatial]  # image size each set's entries describe
+    bufs = _Buffers(plan, x, chunk, with_ntk)
     found = [[] for _ in range(sum(n for *_, n in stages))] if own else None
-    roots, act = {}, 0
+    roots, act = {}, 0  # square roots of the variance tables, for the native stages
     for _, native, _, n_act in stages:
         if native is not None:
             roots[act] = native.roots(tables[act])
@@ -144,36 +176,26 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
         real = len(i)
         if real < chunk:  # one shape per plan: compiled code is specialised to it
             i, j = (torch.cat([v, v[-1:].expand(chunk - real)]) for v in (i, j))
-        cur = 0
-        input_chunk(plan, x[i], x[j], sets[cur][0])
-        held[cur] = plan.spatial
-        if with_ntk:
-            sets[cur][1].zero_()
+        bufs.load(x[i], x[j])
         act = 0
         for fn, native, size, n_act in stages:
-            out = 1 - cur
-            if held[out] != size:  # positions outside the new image must be slots (zeros)
-                for view in inner[out]:
-                    view.zero_()
-            held[out] = size
+            current, out = bufs.flat[bufs.cur], bufs.target(size)
             if native is not None:
                 first, second = roots[act]
-                native(*inner[cur], *inner[out], first[i], second[j])
+                native(*bufs.inner[bufs.cur], *out, first[i], second[j])
             else:
                 given = []
                 for a in range(act, act + n_act) if not own else ():
                     given += [_spread(tables[a][i], True), _spread(tables[a][j], False)]
-                k, t, *read = fn(*(sets[cur] + [None] * (2 - len(sets[cur]))), *given)
+                k, t, *read = fn(*(current + [None] * (2 - len(current))), *given)
                 at = (slice(None),) + tuple(slice(0, s) for s in size) * 2
-                for view, value in zip(inner[out], (k, t), strict=False):
+                for view, value in zip(out, (k, t), strict=False):
                     view[at] = value
                 for a, v in enumerate(read, start=act):
                     found[a].append(v[:real])
             act += n_act
-            cur = out
-        for b, view in enumerate(inner[cur]):  # float64 sums; slots are zero
-            sums[b, start:start + real] = view.reshape(chunk, -1).sum(
-                1, dtype=torch.float64)[:real]
+            bufs.flip()
+        sums[:, start:start + real] = bufs.sums()[:, :real]
     sums /= math.prod(plan.out_spatial) ** 2
     return (sums[0], sums[1] if with_ntk else None,
             [torch.cat(v) for v in found] if own else tables)
