@@ -57,11 +57,24 @@ def test_fused_gap_equals_general_engine(data, seed):
     for second in (None, x2):
         fused, reference = net.kernel(x1, second), general_engine(net, x1, second)
         for kind in ("nngp", "ntk"):
-            ref = getattr(reference, kind)
             # float64 rounding through <= 3 conv layers and two readout layers (summation
             # orders differ: joint shifts here, separable window sums there)
-            torch.testing.assert_close(getattr(fused, kind), ref, rtol=1e-12,
-                                       atol=1e-12 * ref.abs().max())
+            assert_agree(getattr(fused, kind), getattr(reference, kind), second is None)
+
+
+def assert_agree(fused, reference, symmetric):
+    """Equal to rounding (1e-12 of the largest entry), except the pairs of an input with
+    itself, to 1e-8: the general engine reads their variances from a separate sum, which can
+    miss the correlation-1 snap by a few rounding errors and then loses sqrt(eps) there
+    (seen: 7e-11 relative, one conv layer; the fused path is exact there by construction,
+    test_input_paired_with_itself_gets_exact_correlation_one)."""
+    scale = reference.abs().max()
+    self_pairs = torch.eye(*reference.shape, dtype=torch.bool) if symmetric else \
+        torch.zeros(reference.shape, dtype=torch.bool)
+    torch.testing.assert_close(fused[~self_pairs], reference[~self_pairs], rtol=1e-12,
+                               atol=1e-12 * scale)
+    torch.testing.assert_close(fused[self_pairs], reference[self_pairs], rtol=1e-8,
+                               atol=1e-8 * scale)
 
 
 def test_three_dimensional_and_even_windows():

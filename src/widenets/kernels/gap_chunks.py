@@ -96,13 +96,15 @@ def _compilable(stage) -> bool:
 
 
 def input_chunk(plan, a: Tensor, b: Tensor, buf: Tensor) -> None:
-    """Write the input kernel ``sum_c a_c(p) b_c(p') / C`` of each pair into ``buf``."""
+    """Write the input kernel ``sum_c a_c(p) b_c(p') / C`` of each pair into the image's
+    positions of ``buf`` (its slots are zero: nothing ever writes them)."""
     pairs, channels, spatial = a.shape[0], a.shape[1], plan.spatial
-    grid = torch.bmm(a.flatten(2).transpose(1, 2), b.flatten(2)) / channels
+    af, bf = a.flatten(2), b.flatten(2)
+    grid = af[:, 0, :, None] * bf[:, 0, None, :] if channels == 1 else \
+        torch.bmm(af.transpose(1, 2), bf) / channels  # one channel: an outer product
     inner = buf[plan.margin:plan.margin + pairs * plan.entries].view(pairs, *plan.rows,
                                                                         *plan.rows)
     inside = tuple(slice(0, s) for s in spatial)
-    inner.zero_()
     inner[(slice(None), *inside, *inside)] = grid.reshape(pairs, *spatial, *spatial)
 
 
@@ -165,11 +167,17 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
     stages = _stages(plan, x, own, with_ntk, chunk, total_pairs or len(rows))
     bufs = _Buffers(plan, x, chunk, with_ntk)
     found = [[] for _ in range(sum(n for *_, n in stages))] if own else None
-    roots, act = {}, 0  # square roots of the variance tables, for the native stages
+    # square roots of the variance tables for the native stages, stacked: one gather of the
+    # chunk's rows serves all of them
+    slot, act, roots = {}, 0, []  # activation index -> position in the stack
     for _, native, _, n_act in stages:
         if native is not None:
-            roots[act] = native.roots(tables[act])
+            slot[act] = len(roots)
+            roots.append(native.roots(tables[act]))
         act += n_act
+    firsts, seconds = (list(r) for r in zip(*roots, strict=True)) if roots else ([], [])
+    if len({r.shape for r in firsts}) == 1:  # ('valid' convolutions change the sizes)
+        firsts, seconds = torch.stack(firsts), torch.stack(seconds)
     sums = torch.empty(2 if with_ntk else 1, len(rows), dtype=torch.float64, device=x.device)
     for start in range(0, len(rows), chunk):
         i, j = rows[start:start + chunk], cols[start:start + chunk]
@@ -177,12 +185,16 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
         if real < chunk:  # one shape per plan: compiled code is specialised to it
             i, j = (torch.cat([v, v[-1:].expand(chunk - real)]) for v in (i, j))
         bufs.load(x[i], x[j])
-        act = 0
-        for fn, native, size, n_act in stages:
+        act, chunk_sums = 0, None
+        first, second = (firsts[:, :, i], seconds[:, :, j]) if isinstance(firsts, Tensor) \
+            else ([r[:, i] for r in firsts], [r[:, j] for r in seconds])
+        for s, (fn, native, size, n_act) in enumerate(stages):
             current, out = bufs.flat[bufs.cur], bufs.target(size)
             if native is not None:
-                first, second = roots[act]
-                native(*bufs.inner[bufs.cur], *out, first[i], second[j])
+                if s == len(stages) - 1:  # the last stage also sums its results (float64)
+                    chunk_sums = x.new_empty(chunk, 2, dtype=torch.float64)
+                native(*bufs.inner[bufs.cur], *out, first[slot[act]], second[slot[act]],
+                       chunk_sums)
             else:
                 given = []
                 for a in range(act, act + n_act) if not own else ():
@@ -195,7 +207,8 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
                     found[a].append(v[:real])
             act += n_act
             bufs.flip()
-        sums[:, start:start + real] = bufs.sums()[:, :real]
+        sums[:, start:start + real] = (bufs.sums() if chunk_sums is None
+                                       else chunk_sums.T)[:, :real]
     sums /= math.prod(plan.out_spatial) ** 2
     return (sums[0], sums[1] if with_ntk else None,
             [torch.cat(v) for v in found] if own else tables)

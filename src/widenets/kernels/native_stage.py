@@ -61,8 +61,8 @@ def _library():
     for name in ("relu_stage_f64", "relu_stage_f32"):
         fn = getattr(lib, name)
         fn.restype = None
-        fn.argtypes = [ptr] * 6 + [i64, i64, ptr, i64, ptr, i64, ptr, i64,
-                                   dbl, dbl, dbl, i64, dbl, dbl, dbl, i64]
+        fn.argtypes = [ptr] * 8 + [i64, i64, ptr, i64, ptr, i64, ptr, i64,
+                                   dbl, dbl, dbl, i64, dbl, dbl, dbl, ptr, i64]
     return lib
 
 
@@ -114,23 +114,28 @@ class NativeStage:
         self.plan, self.size = plan, size
 
     def roots(self, variances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Square roots of the inputs' ``(inputs, *size)`` variances before the activation, as
-        first inputs ``(inputs, S)`` and as second inputs in the padded layout ``(inputs, Q)``
-        (1 on slots)."""
-        root = variances.sqrt()
-        padded = root.new_ones(len(root), *self.plan.rows)
-        padded[(slice(None), *(slice(0, s) for s in self.size))] = root
-        return root.reshape(len(root), -1).contiguous(), padded.reshape(len(root), -1)
+        """The inputs' ``(inputs, *size)`` variances before the activation and their square
+        roots: ``(2, inputs, S)`` (roots, variances) as first inputs and ``(2, inputs, Q)`` as
+        second inputs, in the padded layout (1 on slots)."""
+        both = torch.stack([variances.sqrt(), variances])
+        n = both.shape[1]
+        padded = both.new_ones(2, n, *self.plan.rows)
+        padded[(slice(None), slice(None), *(slice(0, s) for s in self.size))] = both
+        return both.reshape(2, n, -1).contiguous(), padded.reshape(2, n, -1)
 
     def __call__(self, kin: torch.Tensor, tin: torch.Tensor, kout: torch.Tensor,
-                 tout: torch.Tensor, root1: torch.Tensor, root2: torch.Tensor) -> None:
+                 tout: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
+                 sums: torch.Tensor | None = None) -> None:
         """Write the stage's K and Theta from the chunk buffers ``kin``, ``tin`` (contiguous
         views from the chunk's first entry, slots zero; the margins around them are read)
-        into ``kout``, ``tout`` (slots zero); ``root1``, ``root2``: the rows of :meth:`roots`
-        for the pairs' first and second inputs."""
+        into ``kout``, ``tout`` (slots zero); ``first``, ``second``: :meth:`roots` of the
+        pairs' first and second inputs, contiguous.  With ``sums`` (float64 ``(pairs, 2)``), the
+        sums of each pair's K and Theta over all position pairs, accumulated in float64."""
         lib = _library()
         fn = lib.relu_stage_f64 if kin.dtype == torch.float64 else lib.relu_stage_f32
-        fn(kin.data_ptr(), tin.data_ptr(), kout.data_ptr(), tout.data_ptr(), root1.data_ptr(),
-           root2.data_ptr(), len(root1), self.plan.side, self.pos1.data_ptr(), len(self.pos1),
+        fn(kin.data_ptr(), tin.data_ptr(), kout.data_ptr(), tout.data_ptr(), first[0].data_ptr(),
+           second[0].data_ptr(), first[1].data_ptr(), second[1].data_ptr(), first.shape[1],
+           self.plan.side, self.pos1.data_ptr(), len(self.pos1),
            self.inside.data_ptr(), self.span, self.offsets.data_ptr(), len(self.offsets),
-           *self.affine, *self.ab, torch.get_num_threads())
+           *self.affine, *self.ab, 0 if sums is None else sums.data_ptr(),
+           torch.get_num_threads())

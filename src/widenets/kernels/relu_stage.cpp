@@ -70,7 +70,8 @@ struct Stage {
   }
 
   template <int N, bool PARTIAL>
-  inline void block(int64_t at, int64_t j, const V& q1, const T* q2, int64_t last) const {
+  inline void block(int64_t at, int64_t j, const V& q1, const T* q2, const V& p1,
+                    const T* p2, int64_t last, double* acc_k, double* acc_t) const {
     constexpr int64_t W = V::size();
     V k[N], t[N], c[N], s[N], theta[N];
     for (int u = 0; u < N; ++u) k[u] = t[u] = zero;
@@ -88,10 +89,12 @@ struct Stage {
       const V q = q1 * load(q2 + j + u * W, partial, last);  // clip_covariance
       c[u] = at::vec::clamp_min(at::vec::clamp_max(c[u], q), zero - q);
       const V qq = q * q;
-      // correlations within a few rounding errors of +-1 snap to +-1; then s2 = 0 exactly,
-      // which is angle()'s second snap
       c[u] = V::blendv(c[u], V::blendv(q, zero - q, c[u] < zero), qq - c[u] * c[u] <= eps4 * qq);
-      s[u] = (qq - c[u] * c[u]).sqrt();  // angle
+      // angle: v1 v2 - c^2 within a few rounding errors of 0 is 0 (v1 v2 rounds differently
+      // from q^2, so this catches correlations of +-1 that the snap above missed)
+      const V prod = p1 * load(p2 + j + u * W, partial, last);
+      const V s2 = prod - c[u] * c[u];
+      s[u] = V::blendv(s2, zero, s2 <= eps4 * prod).sqrt();
     }
     for (int u = 0; u < N; ++u) theta[u] = atan2_nonneg(s[u], c[u]);
     for (int u = 0; u < N; ++u) {
@@ -107,22 +110,34 @@ struct Stage {
         k_out.store(kout + at + u * W);
         t_out.store(tout + at + u * W);
       }
+      if (acc_k) {  // the GAP means' sums, in float64 (lanes past `last` hold zeros)
+        alignas(64) T kv[W], tv[W];
+        k_out.store(kv);
+        t_out.store(tv);
+        for (int64_t l = 0; l < W; ++l) {
+          acc_k[l] += double(kv[l]);
+          acc_t[l] += double(tv[l]);
+        }
+      }
     }
   }
 };
 
-// kin/tin/kout/tout point at the first entry of the chunk (after the margin). For each pair
+// kin/tin/kout/tout point at the first entry of the chunk (after the margin). With `sums`
+// (pairs, 2) the sums of each pair's K and Theta over all position pairs are written there. For each pair
 // and each image position p1 of the first input (padded flat index pos1[i1]), the second
 // input's image positions lie within `span` consecutive entries from the row's start; the
 // slots among them are computed too (long vector loops) and zeroed by `inside` (1 on the
-// image, 0 on slots). r1 (pairs, S): square roots of the first inputs' variances before the
-// activation at the image positions; r2 (pairs, Q): the second inputs', padded (1 on slots).
+// image, 0 on slots). v1 (pairs, S): the first inputs' variances before the activation at
+// the image positions, r1 their square roots; v2, r2 (pairs, Q): the second inputs', padded
+// (1 on slots).
 template <typename T>
 void stage(const T* kin, const T* tin, T* kout, T* tout, const T* r1, const T* r2,
+           const T* v1, const T* v2,
            int64_t pairs, int64_t Q, const int64_t* pos1, int64_t S, const T* inside,
            int64_t span, const int64_t* offsets, int64_t taps, double w2, double b2,
            double fan_in, int64_t ntk_parameterization, double bias_one, double a, double b,
-           int64_t threads) {
+           double* sums, int64_t threads) {
   using V = Vectorized<T>;
   constexpr int64_t W = V::size();
   // affine_pair's NTK rule as t_k K + w2 Theta + t_1: "ntk" adds K' = w2 K + b2, "standard"
@@ -135,16 +150,29 @@ void stage(const T* kin, const T* tin, T* kout, T* tout, const T* r1, const T* r
                     V(T(ntk_parameterization ? b2 : bias_one))};
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t pr = 0; pr < pairs; ++pr) {
+    double acc_k[W] = {}, acc_t[W] = {};
+    double* sum_k = sums ? acc_k : nullptr;
+    double* sum_t = sums ? acc_t : nullptr;
     for (int64_t i1 = 0; i1 < S; ++i1) {
-      const V q1(r1[pr * S + i1]);
+      const V q1(r1[pr * S + i1]), p1(v1[pr * S + i1]);
       const int64_t base = pr * Q * Q + pos1[i1] * Q;
-      const T* q2 = r2 + pr * Q;
+      const T *q2 = r2 + pr * Q, *p2 = v2 + pr * Q;
       int64_t j = 0;
       // U vectors at a time: independent chains (the polynomial, the square root and the
       // division) overlap instead of waiting on each other's latency
-      for (; j + U * W <= span; j += U * W) st.template block<U, false>(base + j, j, q1, q2, W);
-      for (; j + W <= span; j += W) st.template block<1, false>(base + j, j, q1, q2, W);
-      if (j < span) st.template block<1, true>(base + j, j, q1, q2, span - j);
+      for (; j + U * W <= span; j += U * W)
+        st.template block<U, false>(base + j, j, q1, q2, p1, p2, W, sum_k, sum_t);
+      for (; j + W <= span; j += W)
+        st.template block<1, false>(base + j, j, q1, q2, p1, p2, W, sum_k, sum_t);
+      if (j < span)
+        st.template block<1, true>(base + j, j, q1, q2, p1, p2, span - j, sum_k, sum_t);
+    }
+    if (sums) {
+      sums[2 * pr] = sums[2 * pr + 1] = 0;
+      for (int64_t l = 0; l < W; ++l) {
+        sums[2 * pr] += acc_k[l];
+        sums[2 * pr + 1] += acc_t[l];
+      }
     }
   }
 }
@@ -153,21 +181,23 @@ void stage(const T* kin, const T* tin, T* kout, T* tout, const T* r1, const T* r
 
 extern "C" {
 void relu_stage_f64(const double* kin, const double* tin, double* kout, double* tout,
-                    const double* r1, const double* r2, int64_t pairs, int64_t Q,
+                    const double* r1, const double* r2, const double* v1,
+                    const double* v2, int64_t pairs, int64_t Q,
                     const int64_t* pos1, int64_t S, const double* inside, int64_t span,
                     const int64_t* offsets, int64_t taps, double w2, double b2, double fan_in,
                     int64_t ntk_parameterization, double bias_one, double a, double b,
-                    int64_t threads) {
-  stage<double>(kin, tin, kout, tout, r1, r2, pairs, Q, pos1, S, inside, span, offsets, taps,
-                   w2, b2, fan_in, ntk_parameterization, bias_one, a, b, threads);
+                    double* sums, int64_t threads) {
+  stage<double>(kin, tin, kout, tout, r1, r2, v1, v2, pairs, Q, pos1, S, inside, span, offsets, taps,
+                w2, b2, fan_in, ntk_parameterization, bias_one, a, b, sums, threads);
 }
 void relu_stage_f32(const float* kin, const float* tin, float* kout, float* tout,
-                    const float* r1, const float* r2, int64_t pairs, int64_t Q,
+                    const float* r1, const float* r2, const float* v1, const float* v2,
+                    int64_t pairs, int64_t Q,
                     const int64_t* pos1, int64_t S, const float* inside, int64_t span,
                     const int64_t* offsets, int64_t taps, double w2, double b2, double fan_in,
                     int64_t ntk_parameterization, double bias_one, double a, double b,
-                    int64_t threads) {
-  stage<float>(kin, tin, kout, tout, r1, r2, pairs, Q, pos1, S, inside, span, offsets, taps,
-                  w2, b2, fan_in, ntk_parameterization, bias_one, a, b, threads);
+                    double* sums, int64_t threads) {
+  stage<float>(kin, tin, kout, tout, r1, r2, v1, v2, pairs, Q, pos1, S, inside, span, offsets, taps,
+               w2, b2, fan_in, ntk_parameterization, bias_one, a, b, sums, threads);
 }
 }
