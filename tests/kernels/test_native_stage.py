@@ -140,3 +140,20 @@ def test_correlations_within_rounding_of_one_agree_to_sqrt_eps(calls):
     for kind in ("nngp", "ntk"):
         torch.testing.assert_close(getattr(native, kind), getattr(reference, kind), rtol=1e-7,
                                    atol=0)
+
+
+def test_two_threads_give_the_same_matrix(calls):
+    net = wn.serial(*[wn.Conv2d(8, 3, padding="same", bias_std=0.1), wn.Relu()] * 2,
+                    wn.GlobalAvgPool(), wn.Dense(1))
+    x = inputs((1, 6, 6), 9, 11)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = net.kernel(x)
+        torch.set_num_threads(2)  # pairs split over OpenMP threads: the same arithmetic
+        two = net.kernel(x)
+    finally:
+        torch.set_num_threads(old)
+    assert calls[0] > 0
+    for kind in ("nngp", "ntk"):
+        assert torch.equal(getattr(one, kind), getattr(two, kind))

@@ -5,9 +5,9 @@ three or four loops with full-size intermediate buffers between them (its fusion
 merge the strided window sum with the contiguous elementwise part); ``relu_stage.cpp`` does
 the window sum, the affine rule and the arc-cosine dual in one pass over the image's
 positions, several vectors at a time so that the latencies of the square root, the division
-and the arctangent polynomial overlap (PyTorch's ``at::vec::Vectorized``): 3.3x faster per
-pair than the compiled PyTorch stage for the depth-8 CNTK-GAP on 8x8 images (issue 7 notes,
-``benchmarks/bench_cnn_gap.py``).
+and the arctangent polynomial overlap (PyTorch's ``at::vec::Vectorized``): 2.3x faster per
+pair than the compiled PyTorch stage for the depth-8 CNTK-GAP on 8x8 images (0.54 -> 0.23
+ms per pair in float64, one core; ``benchmarks/results/cnn_gap.md``).
 
 It is built once per machine by Inductor's own C++ builder
 (``torch._inductor.codecache.CppCodeCache``, an internal API of the pinned torch; cached on
@@ -131,6 +131,11 @@ class NativeStage:
         into ``kout``, ``tout`` (slots zero); ``first``, ``second``: :meth:`roots` of the
         pairs' first and second inputs, contiguous.  With ``sums`` (float64 ``(pairs, 2)``), the
         sums of each pair's K and Theta over all position pairs, accumulated in float64."""
+        tensors = (kin, tin, kout, tout, first, second)
+        # raw pointers go to C++: wrong layouts would corrupt memory, not raise
+        if not all(t.is_contiguous() and t.dtype == kin.dtype for t in tensors) or \
+                (sums is not None and (sums.dtype != torch.float64 or not sums.is_contiguous())):
+            raise ValueError("NativeStage: expected contiguous tensors of one dtype")
         lib = _library()
         fn = lib.relu_stage_f64 if kin.dtype == torch.float64 else lib.relu_stage_f32
         fn(kin.data_ptr(), tin.data_ptr(), kout.data_ptr(), tout.data_ptr(), first[0].data_ptr(),
