@@ -121,12 +121,8 @@ def test_correlations_of_exactly_one_snap_as_in_pytorch(calls):
     net = wn.serial(wn.Conv3d(2, 1, padding="same", weight_std=0.3, bias_std=0.0,
                               parameterization="standard"), wn.Relu(), wn.GlobalAvgPool(),
                     wn.Dense(1))
-    x1, x2 = inputs((1, 3, 3, 3), 2, 0), inputs((1, 3, 3, 3), 2, 1)
-    native, reference = net.kernel(x1, x2), general_engine(net, x1, x2)
-    assert calls[0] > 0
-    for kind in ("nngp", "ntk"):
-        torch.testing.assert_close(getattr(native, kind), getattr(reference, kind), rtol=1e-12,
-                                   atol=0)
+    _agrees_with_general_engine(net, inputs((1, 3, 3, 3), 2, 0), inputs((1, 3, 3, 3), 2, 1),
+                                calls, rtol=1e-12)
 
 
 def test_correlations_within_rounding_of_one_agree_to_sqrt_eps(calls):
@@ -134,11 +130,15 @@ def test_correlations_within_rounding_of_one_agree_to_sqrt_eps(calls):
     # snaps to 1 depends on the last bits, and the angle then moves by up to sqrt(8 eps)
     net = wn.serial(wn.Conv1d(2, 1, padding="same", bias_std=1e-8), wn.Relu(),
                     wn.GlobalAvgPool(), wn.Dense(1))
-    x1, x2 = inputs((1, 3), 4, 0), inputs((1, 3), 3, 1)
+    _agrees_with_general_engine(net, inputs((1, 3), 4, 0), inputs((1, 3), 3, 1), calls,
+                                rtol=1e-7)
+
+
+def _agrees_with_general_engine(net, x1, x2, calls, rtol):
     native, reference = net.kernel(x1, x2), general_engine(net, x1, x2)
     assert calls[0] > 0
     for kind in ("nngp", "ntk"):
-        torch.testing.assert_close(getattr(native, kind), getattr(reference, kind), rtol=1e-7,
+        torch.testing.assert_close(getattr(native, kind), getattr(reference, kind), rtol=rtol,
                                    atol=0)
 
 

@@ -179,25 +179,17 @@ void stage(const T* kin, const T* tin, T* kout, T* tout, const T* r1, const T* r
 
 }  // namespace
 
-extern "C" {
-void relu_stage_f64(const double* kin, const double* tin, double* kout, double* tout,
-                    const double* r1, const double* r2, const double* v1,
-                    const double* v2, int64_t pairs, int64_t Q,
-                    const int64_t* pos1, int64_t S, const double* inside, int64_t span,
-                    const int64_t* offsets, int64_t taps, double w2, double b2, double fan_in,
-                    int64_t ntk_parameterization, double bias_one, double a, double b,
-                    double* sums, int64_t threads) {
-  stage<double>(kin, tin, kout, tout, r1, r2, v1, v2, pairs, Q, pos1, S, inside, span, offsets, taps,
-                w2, b2, fan_in, ntk_parameterization, bias_one, a, b, sums, threads);
-}
-void relu_stage_f32(const float* kin, const float* tin, float* kout, float* tout,
-                    const float* r1, const float* r2, const float* v1, const float* v2,
-                    int64_t pairs, int64_t Q,
-                    const int64_t* pos1, int64_t S, const float* inside, int64_t span,
-                    const int64_t* offsets, int64_t taps, double w2, double b2, double fan_in,
-                    int64_t ntk_parameterization, double bias_one, double a, double b,
-                    double* sums, int64_t threads) {
-  stage<float>(kin, tin, kout, tout, r1, r2, v1, v2, pairs, Q, pos1, S, inside, span, offsets, taps,
-               w2, b2, fan_in, ntk_parameterization, bias_one, a, b, sums, threads);
-}
-}
+// the C entry points, one per dtype (ctypes argument order: native_stage._library)
+#define WIDENETS_RELU_STAGE(NAME, T)                                                          \
+  extern "C" void NAME(const T* kin, const T* tin, T* kout, T* tout, const T* r1,            \
+                       const T* r2, const T* v1, const T* v2, int64_t pairs, int64_t Q,       \
+                       const int64_t* pos1, int64_t S, const T* inside, int64_t span,         \
+                       const int64_t* offsets, int64_t taps, double w2, double b2,            \
+                       double fan_in, int64_t ntk_parameterization, double bias_one,          \
+                       double a, double b, double* sums, int64_t threads) {                   \
+    stage<T>(kin, tin, kout, tout, r1, r2, v1, v2, pairs, Q, pos1, S, inside, span, offsets, \
+             taps, w2, b2, fan_in, ntk_parameterization, bias_one, a, b, sums, threads);     \
+  }
+
+WIDENETS_RELU_STAGE(relu_stage_f64, double)
+WIDENETS_RELU_STAGE(relu_stage_f32, float)
