@@ -32,6 +32,12 @@ def _spread(v: Tensor, first: bool) -> Tensor:
         v.reshape(v.shape[0], *ones, *v.shape[1:])
 
 
+def pairs_on_image(size: tuple[int, ...]) -> tuple[slice, ...]:
+    """Index of the image's position pairs in ``(pairs, *rows, *rows)`` (slots left out)."""
+    inside = tuple(slice(0, s) for s in size)
+    return (slice(None), *inside, *inside)
+
+
 def _same_position(k: Tensor) -> Tensor:
     """``(pairs, *size)``: the entries of ``(pairs, *size, *size)`` with equal positions."""
     for d in range((k.ndim - 1) // 2, 0, -1):
@@ -43,8 +49,8 @@ def stage_function(stage, plan, own: bool):
     """``(kbuf, tbuf, *variances) -> (k, t, *variances read)``.
 
     Reads the flat chunk buffers ``kbuf``, ``tbuf`` (``margin`` zeros at both ends, zeros on
-    the slots) and returns the stage's result on
-    the image's positions only, ``(pairs, *size, *size)``: no work is spent on the slots.
+    the slots) and returns the stage's result on the image's positions only,
+    ``(pairs, *size, *size)``: no work is spent on the slots.
     With ``own`` (pairs of an input with itself) the variances before each activation are
     read from the pairs' own same-position entries and returned; otherwise they are given,
     ``(v1, v2)`` per activation, already spread against the layout.
@@ -54,7 +60,7 @@ def stage_function(stage, plan, own: bool):
 
     m, conv, rows = plan.margin, stage.conv, plan.rows
     taps = len(stage.offsets)
-    inside = (slice(None),) + tuple(slice(0, s) for s in stage.size) * 2
+    inside = pairs_on_image(stage.size)
 
     def run(kbuf, tbuf, *variances):
         n = kbuf.shape[0] - 2 * m
@@ -104,8 +110,7 @@ def input_chunk(plan, a: Tensor, b: Tensor, buf: Tensor) -> None:
         torch.bmm(af.transpose(1, 2), bf) / channels  # one channel: an outer product
     inner = buf[plan.margin:plan.margin + pairs * plan.entries].view(pairs, *plan.rows,
                                                                         *plan.rows)
-    inside = tuple(slice(0, s) for s in spatial)
-    inner[(slice(None), *inside, *inside)] = grid.reshape(pairs, *spatial, *spatial)
+    inner[pairs_on_image(spatial)] = grid.reshape(pairs, *spatial, *spatial)
 
 
 def chunk_size(plan, itemsize: int, pairs: int) -> int:
@@ -200,7 +205,7 @@ def run_pairs(plan, x: Tensor, rows: Tensor, cols: Tensor, with_ntk: bool,
                 for a in range(act, act + n_act) if not own else ():
                     given += [_spread(tables[a][i], True), _spread(tables[a][j], False)]
                 k, t, *read = fn(*(current + [None] * (2 - len(current))), *given)
-                at = (slice(None),) + tuple(slice(0, s) for s in size) * 2
+                at = pairs_on_image(size)
                 for view, value in zip(out, (k, t), strict=False):
                     view[at] = value
                 for a, v in enumerate(read, start=act):
